@@ -1,0 +1,159 @@
+/** Outbound calls to any HTTP API: base URL, default headers, auth by secret reference, timeout, SSRF guard. */
+import { Type, type Static } from '@sinclair/typebox';
+import { fetch, type Agent } from 'undici';
+import { defineConnector, type ConfigProblem } from '../../src/registry/contract.js';
+import { SecretString, StringEnum } from '../../src/config/schema.js';
+import { Duration, toMilliseconds } from '../../src/config/units.js';
+import { SwitchboardError } from '../../src/errors.js';
+import { createOutboundAgent, unwrapFetchError } from '../../src/net/outbound.js';
+
+export const HttpConfigSchema = Type.Object(
+  {
+    baseUrl: Type.String({ pattern: '^https?://[^\\s]+$', description: 'every request path is relative to it' }),
+    headers: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'sent with every request' })),
+    auth: Type.Optional(
+      Type.Object(
+        {
+          type: StringEnum(['bearer', 'basic', 'apiKey']),
+          token: Type.Optional(SecretString({ description: 'bearer' })),
+          username: Type.Optional(Type.String({ description: 'basic' })),
+          password: Type.Optional(SecretString({ description: 'basic' })),
+          header: Type.Optional(Type.String({ minLength: 1, description: 'apiKey: header name, e.g. X-Api-Key' })),
+          value: Type.Optional(SecretString({ description: 'apiKey' })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    timeout: Duration({ default: '10s', description: 'whole request, headers and body' }),
+    allowPrivateNetworks: Type.Boolean({ default: false, description: 'permit private, loopback and link-local targets' }),
+  },
+  { additionalProperties: false },
+);
+export type HttpConfig = Static<typeof HttpConfigSchema>;
+
+export interface HttpRequestOptions {
+  method?: string;
+  /** Appended to baseUrl. */
+  path?: string;
+  query?: Record<string, string | number | boolean>;
+  headers?: Record<string, string>;
+  /** Sent as JSON with content-type application/json. */
+  json?: unknown;
+  body?: string | Uint8Array;
+  /** Default true: a status >= 400 throws an OutboundHttpError. */
+  throwOnError?: boolean;
+}
+
+export interface HttpResponse<T = unknown> {
+  status: number;
+  headers: Record<string, string>;
+  /** Parsed JSON when the response says JSON, otherwise text. */
+  data: T;
+}
+
+export interface HttpApi {
+  request<T = unknown>(options: HttpRequestOptions): Promise<HttpResponse<T>>;
+}
+
+export class OutboundHttpError extends SwitchboardError {
+  constructor(
+    readonly status: number,
+    readonly response: HttpResponse,
+    target: string,
+  ) {
+    super('SWB_ERR_OUTBOUND_HTTP', `${target} answered ${status}`);
+  }
+  /** 429 and 5xx are worth retrying; other 4xx are not. */
+  get retryable(): boolean {
+    return this.status === 429 || this.status >= 500;
+  }
+}
+
+const REQUIRED_AUTH_FIELDS: Record<string, string[]> = { bearer: ['token'], basic: ['username', 'password'], apiKey: ['header', 'value'] };
+
+function authHeaders(auth: HttpConfig['auth']): Record<string, string> {
+  if (!auth) return {};
+  switch (auth.type) {
+    case 'bearer':
+      return { authorization: `Bearer ${auth.token}` };
+    case 'basic':
+      return { authorization: `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}` };
+    case 'apiKey':
+      return { [auth.header!.toLowerCase()]: auth.value! };
+  }
+}
+
+export function createHttpClient(config: HttpConfig, agent: Agent): HttpApi {
+  const base = config.baseUrl.replace(/\/+$/, '');
+  const defaults = { ...lowerKeys(config.headers ?? {}), ...authHeaders(config.auth) };
+  const timeoutMs = toMilliseconds(config.timeout);
+  return {
+    async request<T>(options: HttpRequestOptions): Promise<HttpResponse<T>> {
+      const url = new URL(base + (options.path ?? ''));
+      for (const [k, v] of Object.entries(options.query ?? {})) url.searchParams.set(k, String(v));
+      const headers: Record<string, string> = { ...defaults, ...lowerKeys(options.headers ?? {}) };
+      let body = options.body;
+      if (options.json !== undefined) {
+        body = JSON.stringify(options.json);
+        headers['content-type'] ??= 'application/json';
+      }
+      const method = (options.method ?? (body === undefined ? 'GET' : 'POST')).toUpperCase();
+      const target = `${method} ${url.origin}${url.pathname}`;
+      let res;
+      try {
+        res = await fetch(url, { method, headers, body: body ?? null, dispatcher: agent, signal: AbortSignal.timeout(timeoutMs) });
+      } catch (err) {
+        const cause = unwrapFetchError(err);
+        if (cause instanceof SwitchboardError) throw cause;
+        if ((err as Error).name === 'TimeoutError') throw new SwitchboardError('SWB_ERR_OUTBOUND_TIMEOUT', `${target} did not answer within ${timeoutMs} ms`);
+        throw new Error(`${target} failed: ${(cause as Error)?.message ?? String(cause)}`, { cause: err });
+      }
+      const text = await res.text();
+      const responseHeaders = Object.fromEntries(res.headers.entries());
+      const isJson = /[/+]json\b/.test(responseHeaders['content-type'] ?? '');
+      let data: unknown = text;
+      if (isJson && text) {
+        try {
+          data = JSON.parse(text);
+        } catch {
+          data = text;
+        }
+      }
+      const response: HttpResponse<T> = { status: res.status, headers: responseHeaders, data: data as T };
+      if (res.status >= 400 && options.throwOnError !== false) throw new OutboundHttpError(res.status, response, target);
+      return response;
+    },
+  };
+}
+
+function lowerKeys(headers: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
+}
+
+export default defineConnector({
+  type: 'http',
+  description: 'Calls any HTTP API from functions as ctx.connectors.<name>.request({ method, path, json }).',
+  configSchema: HttpConfigSchema,
+
+  check(config) {
+    const problems: ConfigProblem[] = [];
+    if (config.auth) {
+      for (const field of REQUIRED_AUTH_FIELDS[config.auth.type] ?? []) {
+        if (!(config.auth as Record<string, unknown>)[field]) {
+          problems.push({ path: ['auth'], message: `missing required field "${field}" for auth type ${config.auth.type}` });
+        }
+      }
+    }
+    return problems;
+  },
+
+  outbound(ctx) {
+    const agent = createOutboundAgent({ allowPrivateNetworks: ctx.config.allowPrivateNetworks });
+    return {
+      api: createHttpClient(ctx.config, agent),
+      async close() {
+        await agent.close();
+      },
+    };
+  },
+});

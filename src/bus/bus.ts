@@ -1,0 +1,153 @@
+/**
+ * The event bus: routes each CloudEvent to the queue of every function whose trigger matches,
+ * one BullMQ job per match, and resolves only once Redis has them all.
+ */
+import { createHash } from 'node:crypto';
+import { Queue, type JobsOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { FunctionConfig } from '../config/load.js';
+import { SwitchboardError } from '../errors.js';
+import type { CloudEvent } from '../events/cloudevent.js';
+import type { PublishResult } from '../registry/contract.js';
+import { producerConnection } from './redis.js';
+import { Router } from './router.js';
+
+export interface BusOptions {
+  redisUrl: string;
+  prefix: string;
+  functions: readonly FunctionConfig[];
+  dedupWindowMs: number;
+  enqueueTimeoutMs: number;
+  log: Logger;
+}
+
+/** Events no trigger matched are kept in a capped stream, so an accepted event is never silently dropped. */
+const UNROUTED_MAX = 10_000;
+const KEEP_COMPLETED = { age: 3600, count: 1000 };
+const KEEP_DEAD_LETTERS = { age: 14 * 24 * 3600, count: 10_000 };
+
+export class BusUnavailableError extends SwitchboardError {
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super('SWB_ERR_BUS_UNAVAILABLE', `event bus unavailable: ${reason}`, options);
+  }
+}
+
+export function functionQueueName(functionName: string): string {
+  return `fn.${functionName}`;
+}
+
+/** Same function, source and id: same job id, so a redelivered event runs once. */
+export function jobIdFor(functionName: string, event: Pick<CloudEvent, 'source' | 'id'>): string {
+  return 'j' + createHash('sha256').update(`${functionName}\n${event.source}\n${event.id}`).digest('hex').slice(0, 40);
+}
+
+export class Bus {
+  readonly connection: Redis;
+  readonly prefix: string;
+  private readonly router: Router<FunctionConfig>;
+  private readonly queues = new Map<string, Queue>();
+  private readonly jobOptions = new Map<string, JobsOptions>();
+  private closed = false;
+
+  constructor(private readonly options: BusOptions) {
+    this.prefix = options.prefix;
+    this.connection = producerConnection(options.redisUrl);
+    // ioredis reports every failed reconnect; readiness and 503s already say Redis is down.
+    this.connection.on('error', () => {});
+    this.router = new Router(options.functions);
+    for (const fn of options.functions) {
+      this.queues.set(fn.name, new Queue(functionQueueName(fn.name), { connection: this.connection, prefix: this.prefix }));
+      this.jobOptions.set(fn.name, {
+        attempts: fn.attempts,
+        backoff: { type: fn.backoff.type, delay: fn.backoff.delay },
+        removeOnComplete: KEEP_COMPLETED,
+        removeOnFail: KEEP_DEAD_LETTERS,
+      });
+    }
+  }
+
+  queue(functionName: string): Queue | undefined {
+    return this.queues.get(functionName);
+  }
+
+  /** Names of the functions an event would run. */
+  route(event: CloudEvent): string[] {
+    return this.router.match(event).map((fn) => fn.name);
+  }
+
+  async publish(events: CloudEvent[]): Promise<PublishResult> {
+    if (this.closed) throw new BusUnavailableError('the bus is closed');
+    const writes: Promise<unknown>[] = [];
+    let jobs = 0;
+    for (const event of events) {
+      const targets = this.router.match(event);
+      if (targets.length === 0) {
+        writes.push(this.connection.xadd(`${this.prefix}:unrouted`, 'MAXLEN', '~', UNROUTED_MAX, '*', 'event', JSON.stringify(event)));
+        continue;
+      }
+      jobs += targets.length;
+      for (const fn of targets) {
+        const jobId = jobIdFor(fn.name, event);
+        writes.push(
+          this.queues.get(fn.name)!.add(event.type, event, {
+            ...this.jobOptions.get(fn.name),
+            jobId,
+            deduplication: { id: jobId, ttl: this.options.dedupWindowMs },
+          }),
+        );
+      }
+    }
+    await this.withinTimeout(Promise.all(writes));
+    return { ids: events.map((e) => e.id), routed: jobs };
+  }
+
+  private async withinTimeout<T>(work: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new BusUnavailableError(`Redis did not answer within ${this.options.enqueueTimeoutMs} ms`)),
+        this.options.enqueueTimeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([work, timeout]);
+    } catch (err) {
+      if (err instanceof BusUnavailableError) throw err;
+      throw new BusUnavailableError((err as Error).message, { cause: err });
+    } finally {
+      clearTimeout(timer);
+      // A write that lost the race may still fail later; the caller already has its answer.
+      work.catch(() => {});
+    }
+  }
+
+  /** True when Redis answers a PING within the timeout. */
+  async ping(timeoutMs = 1000): Promise<boolean> {
+    if (this.connection.status !== 'ready') return false;
+    try {
+      await Promise.race([this.connection.ping(), new Promise((_, r) => setTimeout(r, timeoutMs).unref())]);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Waits, with bounded retries, until Redis answers; startup fails fast with a clear message otherwise. */
+  async waitUntilReady(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (await this.ping()) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const shown = this.options.redisUrl.replace(/\/\/[^@/]*@/, '//***@');
+    throw new SwitchboardError('SWB_ERR_REDIS_UNAVAILABLE', `Redis at ${shown} did not answer within ${timeoutMs} ms`);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled([...this.queues.values()].map((q) => q.close()));
+    this.connection.disconnect();
+  }
+}

@@ -1,0 +1,168 @@
+/** `switchboard dev | gateway | worker | validate | dlq list | dlq replay` */
+import { parseArgs } from 'node:util';
+import { Bus } from '../bus/bus.js';
+import { listDeadLetters, replayDeadLetters } from '../bus/dead-letters.js';
+import { resolveRedisUrl } from '../bus/redis.js';
+import { ConfigError, loadConfig, type SwitchboardConfig } from '../config/load.js';
+import { SwitchboardError } from '../errors.js';
+import { createLogger } from '../log.js';
+import { startSwitchboard } from '../switchboard.js';
+import { ensureRedis } from './embedded-redis.js';
+
+const USAGE = `Usage: switchboard <command> [options]
+
+Commands:
+  dev                      gateway and worker in one process (starts a private Redis when none is found)
+  gateway                  HTTP gateway and inbound connectors
+  worker [--functions a,b] runs functions (all, or the ones named)
+  validate [FILE]          checks a config file; exit 0 when valid, 1 with the errors otherwise
+  dlq list [--function f] [--json]
+  dlq replay [--function f] [--job ID]   runs dead letters again (all of them unless narrowed)
+
+Options:
+  -c, --config FILE   config file (default: $SWITCHBOARD_CONFIG, then ./switchboard.yaml)
+  -p, --port N        gateway port (overrides gateway.port)
+  -h, --help`;
+
+const OPTIONS = {
+  config: { type: 'string', short: 'c' },
+  port: { type: 'string', short: 'p' },
+  functions: { type: 'string' },
+  function: { type: 'string' },
+  job: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true });
+  } catch (err) {
+    console.error(`${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  const [command, ...rest] = positionals;
+  if (values.help || !command) {
+    console.log(USAGE);
+    return command || values.help ? 0 : 2;
+  }
+  const configPath = (command === 'validate' ? rest[0] : undefined) ?? values.config ?? process.env.SWITCHBOARD_CONFIG ?? 'switchboard.yaml';
+  try {
+    switch (command) {
+      case 'validate':
+        return await validate(configPath);
+      case 'dev':
+      case 'gateway':
+      case 'worker':
+        return await serve(command, configPath, values);
+      case 'dlq':
+        return await deadLetters(rest[0], configPath, values);
+      default:
+        console.error(`unknown command "${command}"\n\n${USAGE}`);
+        return 2;
+    }
+  } catch (err) {
+    if (err instanceof SwitchboardError) {
+      console.error(err instanceof ConfigError ? err.message : `${err.code}: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+async function validate(file: string): Promise<number> {
+  try {
+    const config = await loadConfig(file);
+    console.log(`${file}: valid (${config.connectors.length} connectors, ${config.functions.length} functions)`);
+    return 0;
+  } catch (err) {
+    if (err instanceof SwitchboardError) {
+      console.error(err.message);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+async function serve(role: 'dev' | 'gateway' | 'worker', configPath: string, values: { port?: string; functions?: string }): Promise<number> {
+  const config = await loadConfig(configPath);
+  const log = createLogger({ secrets: config.secrets });
+  const redis = role === 'dev' ? await ensureRedis(config.redis.url) : { url: resolveRedisUrl(config.redis.url), embedded: false, stop: async () => {} };
+  if (redis.embedded) log.info({ redis: redis.url }, 'started a private redis-server without persistence for this dev session');
+  const functions = values.functions?.split(',').map((s) => s.trim()).filter(Boolean);
+  let switchboard;
+  try {
+    switchboard = await startSwitchboard({
+      config,
+      log,
+      redisUrl: redis.url,
+      gateway: role !== 'worker',
+      worker: role === 'worker' && functions ? { functions } : role !== 'gateway',
+      listen: values.port ? { port: Number(values.port) } : {},
+    });
+  } catch (err) {
+    await redis.stop();
+    throw err;
+  }
+  if (switchboard.url) {
+    log.info({ url: switchboard.url, connectors: config.connectors.map((c) => c.name), functions: config.functions.map((f) => f.name) }, `switchboard ${role} listening on ${switchboard.url}`);
+  } else {
+    log.info({ functions: functions ?? config.functions.map((f) => f.name) }, `switchboard ${role} running`);
+  }
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, 'shutting down');
+      resolve();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await switchboard.close();
+  await redis.stop();
+  return 0;
+}
+
+async function deadLetters(sub: string | undefined, configPath: string, values: { function?: string; job?: string; json?: boolean }): Promise<number> {
+  if (sub !== 'list' && sub !== 'replay') {
+    console.error('usage: switchboard dlq list|replay [--function NAME] [--job ID]');
+    return 2;
+  }
+  const config = await loadConfig(configPath);
+  const bus = openBus(config);
+  try {
+    await bus.waitUntilReady(5000);
+    const names = config.functions.map((f) => f.name);
+    const filter = { ...(values.function ? { functions: [values.function] } : {}), ...(values.job ? { jobId: values.job } : {}) };
+    if (values.job && !values.function) {
+      console.error('--job needs --function (job ids are per function)');
+      return 2;
+    }
+    const letters = sub === 'list' ? await listDeadLetters(bus, names, filter) : await replayDeadLetters(bus, names, filter);
+    if (values.json) {
+      console.log(JSON.stringify(letters, null, 2));
+    } else if (sub === 'list') {
+      if (letters.length === 0) console.log('no dead letters');
+      for (const l of letters) {
+        console.log(`${l.function}\t${l.jobId}\t${l.event.type}\t${l.event.id}\t${l.attempts} attempts\t${l.failedAt ?? ''}\t${l.error}`);
+      }
+    } else {
+      console.log(`replayed ${letters.length} dead letter(s)${letters.length ? ': ' + letters.map((l) => `${l.function}/${l.jobId}`).join(', ') : ''}`);
+    }
+    return 0;
+  } finally {
+    await bus.close();
+  }
+}
+
+function openBus(config: SwitchboardConfig): Bus {
+  return new Bus({
+    redisUrl: resolveRedisUrl(config.redis.url),
+    prefix: config.redis.prefix,
+    functions: config.functions,
+    dedupWindowMs: config.bus.dedupWindowMs,
+    enqueueTimeoutMs: config.bus.enqueueTimeoutMs,
+    log: createLogger({ level: 'warn', secrets: config.secrets }),
+  });
+}

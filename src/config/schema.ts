@@ -1,0 +1,154 @@
+/**
+ * The schema of switchboard.yaml, written once in TypeBox: it validates at load, types the code,
+ * and is published as schemas/switchboard.schema.json (with each connector's own config schema).
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { ByteSize, Duration } from './units.js';
+
+export const Name = Type.String({
+  pattern: '^[a-z][a-z0-9-]{0,62}$',
+  description: 'lower-case letters, digits and dashes, starting with a letter',
+});
+
+/** A string enum as JSON Schema `enum`, which gives one clear error instead of one per union member. */
+export function StringEnum<const T extends string>(values: readonly T[], options: { default?: T; description?: string } = {}) {
+  return Type.Unsafe<T>({ type: 'string', enum: [...values], ...options });
+}
+
+/** A string that must come from `${env:NAME}` or `${file:PATH}`, never a literal in the file. */
+export function SecretString(options: { description?: string } = {}) {
+  return Type.String({ minLength: 1, secret: true, ...options });
+}
+
+export const AttributeMatcher = Type.Union(
+  [
+    Type.String({ description: 'exact match' }),
+    Type.Object(
+      {
+        exact: Type.Optional(Type.String()),
+        prefix: Type.Optional(Type.String()),
+        suffix: Type.Optional(Type.String()),
+      },
+      { additionalProperties: false, minProperties: 1 },
+    ),
+  ],
+  { description: 'a string (exact match) or { exact | prefix | suffix }' },
+);
+
+export const Trigger = Type.Recursive(
+  (Self) =>
+    Type.Object(
+      {
+        all: Type.Optional(Type.Array(Self, { minItems: 1, description: 'every sub-trigger matches' })),
+        any: Type.Optional(Type.Array(Self, { minItems: 1, description: 'at least one sub-trigger matches' })),
+        not: Type.Optional(Self),
+      },
+      {
+        additionalProperties: AttributeMatcher,
+        propertyNames: { pattern: '^[a-z0-9_]+$' },
+        minProperties: 1,
+        description: 'CloudEvent attribute names (type, source, subject, extensions) mapped to matchers; all must match',
+      },
+    ),
+  { $id: 'Trigger' },
+);
+export type TriggerSpec = Static<typeof Trigger>;
+
+export const RetryPolicy = Type.Object(
+  {
+    attempts: Type.Integer({ minimum: 1, maximum: 100, default: 3, description: 'runs in all, the first included' }),
+    backoff: Type.Object(
+      {
+        type: StringEnum(['exponential', 'fixed'], { default: 'exponential' }),
+        delay: Duration({ default: '1s', description: 'first retry delay; doubles with exponential' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const EmitSpec = Type.Object(
+  {
+    type: Type.String({ minLength: 1, description: 'CloudEvent type of the emitted event' }),
+    source: Type.Optional(Type.String({ minLength: 1, description: 'defaults to /switchboard/functions/<name>' })),
+    subject: Type.Optional(Type.String({ minLength: 1 })),
+  },
+  { additionalProperties: false },
+);
+
+export const FunctionSpec = Type.Object(
+  {
+    name: Name,
+    runtime: StringEnum(['node'], { description: 'node: a JS or TS module whose default export is async (event, ctx) => result' }),
+    module: Type.String({ minLength: 1, description: 'path to the module, relative to this file' }),
+    trigger: Trigger,
+    retry: Type.Optional(RetryPolicy),
+    timeout: Duration({ default: '30s' }),
+    concurrency: Type.Integer({ minimum: 1, maximum: 10_000, default: 10 }),
+    emit: Type.Optional(EmitSpec),
+  },
+  { additionalProperties: false },
+);
+
+export const ConnectorEntry = Type.Object(
+  {
+    name: Name,
+    type: Type.String({ minLength: 1, description: 'connector type: webhook, cron, http, or one from plugins' }),
+    config: Type.Object({}, { additionalProperties: true, default: {} }),
+  },
+  { additionalProperties: false },
+);
+
+export const RootSchema = Type.Object(
+  {
+    plugins: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'npm packages or files exporting connectors' })),
+    redis: Type.Object(
+      {
+        url: Type.Optional(Type.String({ minLength: 1, description: 'defaults to $REDIS_URL, then redis://127.0.0.1:6379' })),
+        prefix: Type.String({ pattern: '^[A-Za-z0-9_.-]+$', default: 'switchboard', description: 'key prefix of every queue' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    bus: Type.Object(
+      {
+        dedupWindow: Duration({ default: '72h', description: 'how long a delivered event id is remembered' }),
+        enqueueTimeout: Duration({ default: '2s', description: 'longest wait for Redis before answering 503' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    gateway: Type.Object(
+      {
+        host: Type.String({ default: '0.0.0.0' }),
+        port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+        bodyLimit: ByteSize({ default: '1mib', description: 'default body limit of every HTTP connector' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    connectors: Type.Array(ConnectorEntry, { default: [] }),
+    functions: Type.Array(FunctionSpec, { default: [] }),
+  },
+  { additionalProperties: false, $id: 'https://switchboard.dev/schemas/switchboard.schema.json' },
+);
+export type RootConfig = Static<typeof RootSchema>;
+
+/** The published schema: the root with each connector type's config schema composed in. */
+export function composeRootSchema(connectors: { type: string; configSchema: TSchema; description: string }[]): object {
+  const root = JSON.parse(JSON.stringify(RootSchema)) as Record<string, any>;
+  root.$schema = 'http://json-schema.org/draft-07/schema#';
+  root.title = 'Switchboard configuration';
+  root.properties.connectors.items = {
+    type: 'object',
+    required: ['name', 'type'],
+    properties: {
+      name: root.properties.connectors.items.properties.name,
+      type: { enum: connectors.map((c) => c.type) },
+      config: { type: 'object' },
+    },
+    allOf: connectors.map((c) => ({
+      if: { properties: { type: { const: c.type } } },
+      then: { properties: { config: JSON.parse(JSON.stringify(c.configSchema)) }, description: c.description },
+    })),
+  };
+  return root;
+}

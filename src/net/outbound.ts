@@ -1,0 +1,67 @@
+/**
+ * Outbound HTTP with an SSRF guard: every connection (redirects included) is checked after DNS
+ * resolution, so private, loopback, link-local (cloud metadata) and reserved addresses are refused
+ * unless the connector allows private networks.
+ */
+import dns from 'node:dns';
+import net from 'node:net';
+import ipaddr from 'ipaddr.js';
+import { Agent, buildConnector } from 'undici';
+import { SwitchboardError } from '../errors.js';
+
+export class BlockedAddressError extends SwitchboardError {
+  constructor(host: string, address: string) {
+    super('SWB_ERR_OUTBOUND_BLOCKED', `outbound call to ${host} refused: ${address} is a private, loopback, link-local or reserved address (set allowPrivateNetworks to permit it)`);
+  }
+}
+
+/** Only globally routable unicast addresses are public; IPv4-mapped IPv6 is judged as IPv4. */
+export function isPublicAddress(address: string): boolean {
+  if (!ipaddr.isValid(address)) return false;
+  let parsed = ipaddr.parse(address);
+  if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) {
+    parsed = (parsed as ipaddr.IPv6).toIPv4Address();
+  }
+  return parsed.range() === 'unicast';
+}
+
+type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | dns.LookupAddress[], family?: number) => void;
+
+function guardedLookup(hostname: string, options: dns.LookupOptions, callback: LookupCallback): void {
+  dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
+    if (err) return callback(err, '');
+    const blocked = addresses.find((a) => !isPublicAddress(a.address));
+    if (blocked) return callback(new BlockedAddressError(hostname, blocked.address) as NodeJS.ErrnoException, '');
+    if (options.all) return callback(null, addresses);
+    const first = addresses[0]!;
+    callback(null, first.address, first.family);
+  });
+}
+
+export interface OutboundAgentOptions {
+  allowPrivateNetworks: boolean;
+  connectTimeoutMs?: number;
+}
+
+export function createOutboundAgent(options: OutboundAgentOptions): Agent {
+  if (options.allowPrivateNetworks) return new Agent({ connect: { timeout: options.connectTimeoutMs ?? 10_000 } });
+  const connector = buildConnector({ timeout: options.connectTimeoutMs ?? 10_000, lookup: guardedLookup } as buildConnector.BuildOptions);
+  return new Agent({
+    connect(opts, callback) {
+      const host = opts.hostname.replace(/^\[|\]$/g, '');
+      // Literal addresses skip DNS, so they are checked here.
+      if (net.isIP(host) && !isPublicAddress(host)) return callback(new BlockedAddressError(host, host), null);
+      return connector(opts, callback);
+    },
+  });
+}
+
+/** undici reports connection failures as `TypeError: fetch failed` with the reason as cause. */
+export function unwrapFetchError(err: unknown): unknown {
+  let current = err;
+  for (let i = 0; i < 4 && current instanceof Error; i++) {
+    if (current instanceof SwitchboardError) return current;
+    current = (current as Error & { cause?: unknown }).cause;
+  }
+  return err;
+}

@@ -1,0 +1,13 @@
+import cron from '../../connectors/cron/index.js';
+import http from '../../connectors/http/index.js';
+import webhook from '../../connectors/webhook/index.js';
+import type { ConnectorDefinition } from './contract.js';
+import { ConnectorRegistry } from './registry.js';
+
+export const BUILTIN_CONNECTORS: ConnectorDefinition[] = [webhook, cron, http] as ConnectorDefinition[];
+
+export function builtinRegistry(): ConnectorRegistry {
+  const registry = new ConnectorRegistry();
+  for (const definition of BUILTIN_CONNECTORS) registry.register(definition);
+  return registry;
+}
