@@ -9,6 +9,7 @@ import type { SwitchboardConfig } from './config/load.js';
 import { buildGateway, type Gateway } from './gateway/app.js';
 import { createLogger } from './log.js';
 import type { InboundConnector, OutboundConnector } from './registry/contract.js';
+import type { ModuleImporter } from './worker/runtimes/node.js';
 import { FunctionWorkers } from './worker/worker.js';
 
 export interface SwitchboardOptions {
@@ -22,6 +23,8 @@ export interface SwitchboardOptions {
   log?: Logger;
   /** Where the gateway listens; false builds it without listening (tests use inject). */
   listen?: { host?: string; port?: number } | false;
+  /** How function modules are imported; the default compiles TypeScript with tsx. */
+  importModule?: ModuleImporter;
   /** How long startup waits for Redis before failing. */
   startupTimeoutMs?: number;
 }
@@ -103,6 +106,7 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
         prefix: config.redis.prefix,
         connectors: apis,
         log,
+        ...(options.importModule ? { importModule: options.importModule } : {}),
       });
       await workers.start();
     }

@@ -132,8 +132,12 @@ export async function parseConfig(text: string, file: string, options: LoadOptio
   };
 
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: true, strict: true, schema: 'core' });
-  for (const e of [...doc.errors, ...doc.warnings]) {
-    issueAt(e.pos[0], '', e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, ''));
+  // After the first syntax error the rest usually cascade from it; report that one, and every warning.
+  for (const e of [...doc.errors.slice(0, 1), ...doc.warnings]) {
+    const line = text.split('\n')[lineCounter.linePos(e.pos[0]).line - 1] ?? '';
+    // `{` and `}` are YAML flow syntax, so a reference inside `{ … }` must be quoted.
+    const hint = /\{[^}]*\$\{/.test(line) ? ' (inside { } or [ ], quote values that contain ${…})' : '';
+    issueAt(e.pos[0], '', e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '') + hint);
   }
   if (issues.length) throw fail();
 

@@ -11,7 +11,7 @@ import type { FunctionConfig } from '../config/load.js';
 import { SwitchboardError } from '../errors.js';
 import { createCloudEvent, type CloudEvent } from '../events/cloudevent.js';
 import type { EmitInput, FunctionContext, FunctionHandler } from './function-api.js';
-import { loadNodeHandler } from './runtimes/node.js';
+import { loadNodeHandler, type ModuleImporter } from './runtimes/node.js';
 
 export interface FunctionWorkersOptions {
   functions: readonly FunctionConfig[];
@@ -21,6 +21,7 @@ export interface FunctionWorkersOptions {
   /** Outbound connector APIs by name: ctx.connectors. */
   connectors: Record<string, object>;
   log: Logger;
+  importModule?: ModuleImporter;
 }
 
 export class FunctionWorkers {
@@ -29,7 +30,7 @@ export class FunctionWorkers {
   constructor(private readonly options: FunctionWorkersOptions) {}
 
   async start(): Promise<void> {
-    const handlers = await Promise.all(this.options.functions.map(async (fn) => [fn, await loadNodeHandler(fn.module)] as const));
+    const handlers = await Promise.all(this.options.functions.map(async (fn) => [fn, await loadNodeHandler(fn.module, this.options.importModule)] as const));
     for (const [fn, handler] of handlers) {
       const log = this.options.log.child({ function: fn.name });
       const worker = new Worker(functionQueueName(fn.name), (job: Job<CloudEvent>) => this.run(fn, handler, job, log), {

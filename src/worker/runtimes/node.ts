@@ -6,17 +6,22 @@ import type { FunctionHandler } from '../function-api.js';
 
 const TYPESCRIPT = new Set(['.ts', '.mts', '.cts']);
 
-export async function loadNodeHandler(modulePath: string): Promise<FunctionHandler> {
-  const url = pathToFileURL(modulePath).href;
+/** Imports a module by file URL. Replaceable where the host has its own loader (Jest). */
+export type ModuleImporter = (url: string) => Promise<unknown>;
+
+export const defaultImporter: ModuleImporter = async (url) => {
+  if (TYPESCRIPT.has(path.extname(new URL(url).pathname))) {
+    // Node 20 cannot strip types itself; tsx compiles the module (and what it imports) on load.
+    const { tsImport } = await import('tsx/esm/api');
+    return tsImport(url, import.meta.url);
+  }
+  return import(url);
+};
+
+export async function loadNodeHandler(modulePath: string, importModule: ModuleImporter = defaultImporter): Promise<FunctionHandler> {
   let mod: Record<string, unknown>;
   try {
-    if (TYPESCRIPT.has(path.extname(modulePath))) {
-      // Node 20 cannot strip types itself; tsx compiles the module (and what it imports) on load.
-      const { tsImport } = await import('tsx/esm/api');
-      mod = (await tsImport(url, import.meta.url)) as Record<string, unknown>;
-    } else {
-      mod = (await import(url)) as Record<string, unknown>;
-    }
+    mod = (await importModule(pathToFileURL(modulePath).href)) as Record<string, unknown>;
   } catch (err) {
     throw new SwitchboardError('SWB_ERR_FUNCTION_LOAD', `cannot load function module ${modulePath}: ${(err as Error).message}`, { cause: err });
   }
