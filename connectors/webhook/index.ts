@@ -88,14 +88,23 @@ interface Mapping {
 }
 
 function buildEvent(connector: string, mapping: Mapping, scope: Record<string, unknown>, payload: ReturnType<typeof parsePayload>): CloudEvent {
-  const type = mapping.type(scope);
-  const source = mapping.source(scope);
-  if (!type) throw new HttpError(400, 'SWB_ERR_HTTP_MAPPING', 'the event type template came out empty for this request');
-  if (!source) throw new HttpError(400, 'SWB_ERR_HTTP_MAPPING', 'the event source template came out empty for this request');
-  const subject = mapping.subject?.(scope);
+  const required = (attribute: string, template: CompiledTemplate) => {
+    const { value, missing } = template(scope);
+    if (missing.length) {
+      throw new HttpError(400, 'SWB_ERR_HTTP_MAPPING', `cannot map the event ${attribute}: ${missing.join(', ')} is missing from the request`);
+    }
+    return value;
+  };
+  const optional = (template: CompiledTemplate | undefined) => {
+    const rendered = template?.(scope);
+    return rendered && rendered.missing.length === 0 ? rendered.value : undefined;
+  };
+  const type = required('type', mapping.type);
+  const source = required('source', mapping.source);
+  const subject = optional(mapping.subject);
   try {
     return createCloudEvent({
-      id: mapping.id?.(scope) || randomUUID(),
+      id: optional(mapping.id) || randomUUID(),
       source,
       type,
       time: new Date().toISOString(),

@@ -342,6 +342,8 @@ function simplifyErrors(errors: ErrorObject[]): ErrorObject[] {
   const kept = errors.filter((e) => {
     if (e.keyword === 'anyOf') return true;
     if (e.keyword === 'propertyNames') return false; // its pattern error says the same, with the name
+    // A value of the wrong type also fails its enum or pattern; the type error says enough.
+    if (e.keyword !== 'type' && errors.some((o) => o.keyword === 'type' && o.instancePath === e.instancePath)) return false;
     return !unions.some((u) => e.schemaPath.startsWith(u.schemaPath.replace(/\/anyOf$/, '/anyOf/')) && e.instancePath.startsWith(u.instancePath));
   });
   // An error inside a union member is already summarized by the union itself.

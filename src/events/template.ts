@@ -3,7 +3,8 @@
  * placeholders read from a scope object. Compiled once; no expressions, so nothing to inject.
  */
 export type TemplateScope = Record<string, unknown>;
-export type CompiledTemplate = (scope: TemplateScope) => string;
+/** Renders a template; `missing` lists the placeholders that had no value (rendered as ''). */
+export type CompiledTemplate = (scope: TemplateScope) => { value: string; missing: string[] };
 
 const PLACEHOLDER = /\{([^{}]+)\}/g;
 
@@ -21,9 +22,18 @@ export function compileTemplate(template: string): CompiledTemplate {
   }
   if (last < template.length) parts.push(template.slice(last));
   return (scope) => {
-    let out = '';
-    for (const part of parts) out += typeof part === 'string' ? part : stringify(lookup(scope, part));
-    return out;
+    let value = '';
+    const missing: string[] = [];
+    for (const part of parts) {
+      if (typeof part === 'string') {
+        value += part;
+        continue;
+      }
+      const text = stringify(lookup(scope, part));
+      if (text === '') missing.push(`{${part.join('.')}}`);
+      value += text;
+    }
+    return { value, missing };
   };
 }
 
