@@ -55,8 +55,12 @@ export function freePort(): Promise<number> {
 }
 
 /** Starts redis-server on a free loopback port without persistence; resolves once it answers. */
-export async function startRedisServer(binary: string, extraArgs: string[] = []): Promise<RedisHandle & { port: number; pid: number }> {
-  const port = await freePort();
+export async function startRedisServer(
+  binary: string,
+  options: { port?: number; args?: string[] } = {},
+): Promise<RedisHandle & { port: number; pid: number }> {
+  const port = options.port ?? (await freePort());
+  const extraArgs = options.args ?? [];
   const child = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction', ...extraArgs], {
     stdio: 'ignore',
   });
@@ -81,15 +85,21 @@ export async function startRedisServer(binary: string, extraArgs: string[] = [])
   };
 }
 
-export async function ensureRedis(configuredUrl: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<RedisHandle> {
+export async function ensureRedis(
+  configuredUrl: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+  local: { port: number } = { port: 6379 },
+): Promise<RedisHandle> {
   const url = configuredUrl ?? env.REDIS_URL;
   if (url) return { url, embedded: false, stop: async () => {} };
-  if (await pingRedis('127.0.0.1', 6379)) return { url: DEFAULT_REDIS_URL, embedded: false, stop: async () => {} };
+  if (await pingRedis('127.0.0.1', local.port)) {
+    return { url: local.port === 6379 ? DEFAULT_REDIS_URL : `redis://127.0.0.1:${local.port}`, embedded: false, stop: async () => {} };
+  }
   const binary = findOnPath('redis-server', env.PATH);
   if (!binary) {
     throw new SwitchboardError(
       'SWB_ERR_REDIS_UNAVAILABLE',
-      'No Redis answers on 127.0.0.1:6379 and redis-server is not on PATH: install Redis (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis) or set REDIS_URL.',
+      `No Redis answers on 127.0.0.1:${local.port} and redis-server is not on PATH: install Redis (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis) or set REDIS_URL.`,
     );
   }
   return startRedisServer(binary);
