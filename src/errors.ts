@@ -9,6 +9,7 @@ export const ERROR_CODES = {
   SWB_ERR_HTTP_BODY_INVALID: 'A request body could not be parsed as its content type says.',
   SWB_ERR_HTTP_BODY_TOO_LARGE: "A request body is larger than the connector's limit.",
   SWB_ERR_HTTP_SIGNATURE: 'A webhook signature is missing or does not match.',
+  SWB_ERR_HTTP_REQUEST: 'The HTTP request itself is malformed (bad headers, unsupported method).',
   SWB_ERR_HTTP_NOT_FOUND: 'No connector listens on this method and path.',
   SWB_ERR_HTTP_MAPPING: 'A request could not be mapped to a CloudEvent (a required attribute came out empty).',
   SWB_ERR_BUS_UNAVAILABLE: 'Redis did not accept the event in time; nothing was stored.',
@@ -17,6 +18,7 @@ export const ERROR_CODES = {
   SWB_ERR_OUTBOUND_HTTP: 'An outbound HTTP call answered with an error status.',
   SWB_ERR_OUTBOUND_BLOCKED: 'An outbound call targeted a private or metadata address that is not allowed.',
   SWB_ERR_OUTBOUND_TIMEOUT: 'An outbound call did not answer within its timeout.',
+  SWB_ERR_INTERNAL: 'An unexpected error; the details are in the log, never in the response.',
   SWB_ERR_REDIS_UNAVAILABLE: 'No Redis could be reached or started.',
 } as const;
 

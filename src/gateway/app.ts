@@ -80,7 +80,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
     if (status === 413) {
       return reply.code(413).send(errorBody('SWB_ERR_HTTP_BODY_TOO_LARGE', err.message));
     }
-    if (status < 500) return reply.code(status).send(errorBody(err.code ?? 'SWB_ERR_HTTP', err.message));
+    if (status < 500) return reply.code(status).send(errorBody('SWB_ERR_HTTP_REQUEST', err.message));
     request.log.error({ err }, 'unhandled error');
     return reply.code(500).send(errorBody('SWB_ERR_INTERNAL', 'internal error'));
   });
