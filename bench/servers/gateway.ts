@@ -1,0 +1,37 @@
+/** Switchboard's gateway role with one signed webhook connector routed to one function queue. */
+import { parseConfig } from '../../src/config/load.js';
+import { createLogger } from '../../src/log.js';
+import { startSwitchboard } from '../../src/switchboard.js';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const yaml = `
+redis: { prefix: ${process.env.PREFIX ?? 'bench-gateway'} }
+connectors:
+  - name: github
+    type: webhook
+    config:
+      verify:
+        scheme: github
+        secret: \${env:BENCH_SECRET}
+      event:
+        type: com.github.{headers.x-github-event}
+        source: https://github.com/{body.repository.full_name}
+functions:
+  - name: noop
+    runtime: node
+    module: ${path.join(here, 'noop.js')}
+    trigger: { type: com.github.push }
+`;
+const config = await parseConfig(yaml, path.join(here, 'bench.yaml'));
+const sb = await startSwitchboard({
+  config,
+  gateway: true,
+  worker: false,
+  redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+  log: createLogger({ level: 'warn' }),
+  listen: { host: '127.0.0.1', port: Number(process.env.PORT ?? 0) },
+});
+console.log(`READY ${new URL(sb.url!).port}`);
+process.on('SIGTERM', () => { void sb.close().finally(() => process.exit(0)); });
