@@ -59,6 +59,12 @@ functions:
     module: ./functions/flaky.js
     trigger: { type: com.example.flaky }
     retry: { attempts: 3, backoff: { type: exponential, delay: 40ms } }
+  - name: slowpoke
+    runtime: node
+    module: ./functions/slow.js
+    trigger: { type: com.example.slow }
+    timeout: 100ms
+    retry: { attempts: 2, backoff: { type: fixed, delay: 10ms } }
 `;
 }
 
@@ -180,5 +186,24 @@ describe('walking skeleton', () => {
     }, 'the replayed job to complete');
     expect(job.returnvalue).toEqual({ succeededOnAttempt: 1 });
     expect(await listDeadLetters(t.sb.bus, names, { functions: ['flaky'] })).toEqual([]);
+  });
+
+  test('a function that runs past its timeout is aborted, retried and dead-lettered with a timeout error', async () => {
+    const event = { specversion: '1.0' as const, id: randomUUID(), source: '/test', type: 'com.example.slow' };
+    await t.sb.bus.publish([event]);
+    const names = t.config.functions.map((f) => f.name);
+    const [letter] = await waitFor(async () => {
+      const letters = await listDeadLetters(t.sb.bus, names, { functions: ['slowpoke'] });
+      return letters.length > 0 && letters;
+    }, 'the timed-out job to be dead-lettered');
+    expect(letter).toMatchObject({ attempts: 2, error: 'function slowpoke timed out after 100 ms' });
+    const aborted = await waitFor(() => {
+      const calls = recorder.requests.filter((r) => r.url === '/aborted');
+      return calls.length === 2 && calls;
+    }, 'both runs to see their abort signal');
+    expect(aborted.map((r) => r.json)).toEqual([
+      { attempt: 1, reason: 'function slowpoke timed out after 100 ms' },
+      { attempt: 2, reason: 'function slowpoke timed out after 100 ms' },
+    ]);
   });
 });
