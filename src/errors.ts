@@ -9,6 +9,7 @@ export const ERROR_CODES = {
   SWB_ERR_HTTP_BODY_INVALID: 'A request body could not be parsed as its content type says.',
   SWB_ERR_HTTP_BODY_TOO_LARGE: "A request body is larger than the connector's limit.",
   SWB_ERR_HTTP_SIGNATURE: 'A webhook signature is missing or does not match.',
+  SWB_ERR_HTTP_RATE_LIMITED: "More requests than the connector's rate limit allows; retry after Retry-After.",
   SWB_ERR_HTTP_REQUEST: 'The HTTP request itself is malformed (bad headers, unsupported method).',
   SWB_ERR_HTTP_NOT_FOUND: 'No connector listens on this method and path.',
   SWB_ERR_HTTP_MAPPING: 'A request could not be mapped to a CloudEvent (a required attribute came out empty).',

@@ -80,7 +80,7 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
         const ctx = { name: spec.name, config: spec.config, log: log.child({ connector: spec.name }), signal: abort.signal };
         const connector = spec.definition.inbound(ctx);
         inbound.push({ name: spec.name, connector, abort });
-        await connector.start({ publish: (events) => bus.publish(events), http: gateway.router });
+        await connector.start({ publish: (events, publishOptions) => bus.publish(events, publishOptions), http: gateway.router });
       }
       await gateway.app.ready();
     }

@@ -40,10 +40,10 @@ connectors:
   - name: orders
     type: webhook
     config:
+      secret: \${env:ORDERS_SECRET}
       verify:
         scheme: hmac
         header: x-signature
-        secret: \${env:ORDERS_SECRET}
       event: { type: com.example.order.created }
   - name: recorder
     type: http

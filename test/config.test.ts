@@ -24,9 +24,9 @@ connectors:
   - name: github
     type: webhook
     config:
+      secret: \${env:GH_SECRET}
       verify:
         scheme: github
-        secret: \${env:GH_SECRET}
 functions:
   - name: on-push
     runtime: node
@@ -37,7 +37,7 @@ functions:
 describe('config loading', () => {
   test('a valid file loads with defaults applied and secrets resolved', async () => {
     const config = await parseConfig(VALID, FILE, { env: { GH_SECRET: 's3cret-value' } });
-    expect(config.connectors[0]).toMatchObject({ name: 'github', type: 'webhook', config: { verify: { scheme: 'github', secret: 's3cret-value', algorithm: 'sha256' } } });
+    expect(config.connectors[0]).toMatchObject({ name: 'github', type: 'webhook', config: { secret: 's3cret-value', verify: { scheme: 'github' }, event: { idFallback: 'body-hash' } } });
     expect(config.functions[0]).toMatchObject({
       name: 'on-push',
       module: path.join(FIXTURES, 'functions/record.js'),
@@ -83,10 +83,10 @@ describe('config loading', () => {
   test('a wrong type inside a connector config is located in the file', async () => {
     const issues = await issuesOf(VALID.replace('scheme: github', 'scheme: 42'), { GH_SECRET: 'x' });
     expect(issues).toEqual([
-      { file: 'test/fixtures/switchboard.yaml', line: 7, column: 17, path: 'connectors[0].config.verify.scheme', message: 'expected string, got integer' },
+      { file: 'test/fixtures/switchboard.yaml', line: 8, column: 17, path: 'connectors[0].config.verify.scheme', message: 'expected string, got integer' },
     ]);
-    const enumIssues = await issuesOf(VALID.replace('scheme: github', 'scheme: gitlab'), { GH_SECRET: 'x' });
-    expect(enumIssues[0]).toMatchObject({ line: 7, message: 'expected one of: "github", "hmac", "none"' });
+    const enumIssues = await issuesOf(VALID.replace('scheme: github', 'scheme: gitlub'), { GH_SECRET: 'x' });
+    expect(enumIssues[0]).toMatchObject({ line: 8, message: expect.stringMatching(/^expected one of: "github", "stripe", .*"hmac", "bearer", "basic", "none"$/) });
   });
 
   test('an unknown field is reported at its key with the allowed ones', async () => {
@@ -115,9 +115,9 @@ describe('config loading', () => {
     expect(await issuesOf(VALID)).toEqual([
       {
         file: 'test/fixtures/switchboard.yaml',
-        line: 8,
-        column: 17,
-        path: 'connectors[0].config.verify.secret',
+        line: 6,
+        column: 15,
+        path: 'connectors[0].config.secret',
         message: 'unresolved secret reference ${env:GH_SECRET}: environment variable GH_SECRET is not set',
       },
     ]);
@@ -132,9 +132,9 @@ describe('config loading', () => {
     expect(issues).toEqual([
       {
         file: 'test/fixtures/switchboard.yaml',
-        line: 8,
-        column: 17,
-        path: 'connectors[0].config.verify.secret',
+        line: 6,
+        column: 15,
+        path: 'connectors[0].config.secret',
         message: 'must be a secret reference such as ${env:NAME} or ${file:PATH}, not a literal value',
       },
     ]);
@@ -144,7 +144,7 @@ describe('config loading', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'swb-config-'));
     writeFileSync(path.join(dir, 'gh-secret'), 'from-a-file\n');
     const config = await parseConfig(VALID.replace('${env:GH_SECRET}', '${file:gh-secret}').replace('./functions/record.js', path.join(FIXTURES, 'functions/record.js')), path.join(dir, 'sb.yaml'), { env: {} });
-    expect((config.connectors[0]!.config.verify as { secret: string }).secret).toBe('from-a-file');
+    expect((config.connectors[0]!.config as { secret: string }).secret).toBe('from-a-file');
   });
 
   test('a missing function module is reported at its line', async () => {

@@ -20,7 +20,7 @@ test('the published schema accepts the example config and rejects a wrong connec
   const validate = ajv.compile(JSON.parse(readFileSync(path.join(ROOT, 'schemas/switchboard.schema.json'), 'utf8')));
   const example = parse(readFileSync(path.join(ROOT, 'examples/switchboard.yaml'), 'utf8'));
   expect(validate(example)).toBe(true);
-  example.connectors[0].config.verify.scheme = 'nope';
+  example.connectors[0].config.provider = 'nope';
   expect(validate(example)).toBe(false);
 });
 

@@ -30,7 +30,8 @@ connectors:
   - name: github
     type: webhook
     config:
-      verify: { scheme: github, secret: "\${env:GITHUB_SECRET}" }
+      verify: { scheme: github }
+      secret: "\${env:GITHUB_SECRET}"
       event:
         type: com.github.{headers.x-github-event}
         source: https://github.com/{body.repository.full_name}

@@ -12,9 +12,9 @@ connectors:
   - name: github
     type: webhook
     config:
+      secret: \${env:BENCH_SECRET}
       verify:
         scheme: github
-        secret: \${env:BENCH_SECRET}
       event:
         type: com.github.{headers.x-github-event}
         source: https://github.com/{body.repository.full_name}

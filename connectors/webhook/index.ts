@@ -1,32 +1,44 @@
 /**
- * Inbound webhooks: verify the signature on the raw body, map the request to a CloudEvent,
- * answer 202 only once the bus holds it.
+ * Inbound webhooks: rate-limit, answer handshakes, verify the signature on the raw body, map the
+ * request to a CloudEvent, and answer 2xx only once the bus holds it. Providers preset all of it.
  */
-import { randomUUID } from 'node:crypto';
-import type { ConfigProblem } from '../../src/registry/contract.js';
-import { defineConnector } from '../../src/registry/contract.js';
+import { createHash, randomUUID } from 'node:crypto';
+import { defineConnector, type ConfigProblem, type InboundHttpRequest } from '../../src/registry/contract.js';
 import { createCloudEvent, CloudEventError, type CloudEvent } from '../../src/events/cloudevent.js';
 import { compileTemplate, templateRoots, type CompiledTemplate } from '../../src/events/template.js';
 import { HttpError } from '../../src/gateway/http-error.js';
-import { toBytes } from '../../src/config/units.js';
+import { toBytes, toMilliseconds } from '../../src/config/units.js';
 import { parsePayload } from './payload.js';
+import { createVerifier, hmacSpecOf, PRESETS, schemeOf, secretsOf, type MappedAttributes, type Preset, type Scope } from './providers.js';
 import { WebhookConfigSchema, type WebhookConfig } from './schema.js';
-import { createVerifier } from './verify.js';
+import { RateLimiter } from './rate-limit.js';
 
 const TEMPLATE_ROOTS = ['headers', 'body', 'query'];
+const NEEDS_SECRET = new Set(['github', 'stripe', 'slack', 'shopify', 'twilio', 'gitlab', 'standard-webhooks', 'zoom', 'meta', 'msgraph', 'hmac', 'bearer', 'basic']);
 
 export default defineConnector({
   type: 'webhook',
-  description: 'Receives signed HTTP webhooks and turns each delivery into a CloudEvent.',
+  description: 'Receives HTTP webhooks (GitHub, Stripe, Slack, Standard Webhooks, any HMAC scheme…) and turns each delivery into a CloudEvent.',
   configSchema: WebhookConfigSchema,
 
   check(config) {
     const problems: ConfigProblem[] = [];
-    const { scheme, secret, header } = config.verify;
-    if (scheme !== 'none' && !secret) problems.push({ path: ['verify'], message: `missing required field "secret" for scheme ${scheme}` });
-    if (scheme === 'hmac' && !header) problems.push({ path: ['verify'], message: 'missing required field "header" for scheme hmac' });
-    for (const [attribute, template] of Object.entries(config.event)) {
-      for (const root of templateRoots(template ?? '')) {
+    const scheme = schemeOf(config);
+    if (!scheme) problems.push({ path: [], message: 'missing required field "verify" (or set "provider")' });
+    if (scheme && NEEDS_SECRET.has(scheme) && secretsOf(config).length === 0) {
+      problems.push({ path: [], message: `missing required field "secret" (or "secrets") for scheme ${scheme}` });
+    }
+    if (scheme === 'hmac' && !config.verify?.header) problems.push({ path: ['verify'], message: 'missing required field "header" for scheme hmac' });
+    if (scheme === 'twilio' && !config.publicUrl) problems.push({ path: [], message: 'missing required field "publicUrl" for twilio: the URL Twilio calls, which it signs' });
+    if (scheme === 'discord' && !config.publicKey) problems.push({ path: [], message: 'missing required field "publicKey" for discord' });
+    if (scheme === 'basic' && !config.username) problems.push({ path: [], message: 'missing required field "username" for scheme basic' });
+    if (config.provider === 'meta' && !config.verifyToken) problems.push({ path: [], message: 'missing required field "verifyToken" for meta (the subscription handshake)' });
+    const spec = hmacSpecOf(config);
+    if (spec && spec.timestampHeader === undefined && spec.pairTimestampKey === undefined && spec.signedPayload.includes('{timestamp}')) {
+      problems.push({ path: ['verify', 'signedPayload'], message: '{timestamp} is signed but no timestampHeader or timestampKey says where it is' });
+    }
+    for (const attribute of ['type', 'source', 'subject', 'id'] as const) {
+      for (const root of templateRoots(config.event[attribute] ?? '')) {
         if (!TEMPLATE_ROOTS.includes(root)) {
           problems.push({ path: ['event', attribute], message: `template placeholder {${root}…} must start with one of: ${TEMPLATE_ROOTS.join(', ')}` });
         }
@@ -38,76 +50,93 @@ export default defineConnector({
   inbound(ctx) {
     const config: WebhookConfig = ctx.config;
     const path = config.path ?? `/hooks/${ctx.name}`;
-    const verify = createVerifier(config.verify);
-    const mapping = {
-      type: compileTemplate(config.event.type),
-      source: compileTemplate(config.event.source ?? `/switchboard/webhook/${ctx.name}`),
+    const preset = config.provider ? PRESETS[config.provider] : undefined;
+    const verify = createVerifier(config);
+    const templates = {
+      type: config.event.type ? compileTemplate(config.event.type) : undefined,
+      source: config.event.source ? compileTemplate(config.event.source) : undefined,
       subject: config.event.subject ? compileTemplate(config.event.subject) : undefined,
       id: config.event.id ? compileTemplate(config.event.id) : undefined,
     };
-    let unmount: (() => void) | undefined;
+    const limiter = config.rateLimit ? new RateLimiter(config.rateLimit.requests, toMilliseconds(config.rateLimit.per)) : undefined;
+    const publishOptions = config.dedupWindow !== undefined ? { dedupWindowMs: toMilliseconds(config.dedupWindow) } : {};
+    const bodyLimit = config.bodyLimit !== undefined ? { bodyLimit: toBytes(config.bodyLimit) } : {};
+    const unmounts: (() => void)[] = [];
 
     return {
       async start(io) {
         if (!io.http) throw new Error(`webhook connector "${ctx.name}" needs the gateway role`);
-        unmount = io.http.route({
-          method: 'POST',
-          path,
-          ...(config.bodyLimit !== undefined ? { bodyLimit: toBytes(config.bodyLimit) } : {}),
-          handle: async (request) => {
-            try {
-              verify(request);
-              const payload = parsePayload(request.rawBody, request.headers['content-type']);
-              const scope = { headers: request.headers, body: payload.value, query: request.query };
-              const event = buildEvent(ctx.name, mapping, scope, payload);
-              await io.publish([event]);
-              ctx.log.info({ eventId: event.id, type: event.type, outcome: 'accepted' }, 'event accepted');
-              return { status: 202, headers: { 'switchboard-event-id': event.id }, body: { id: event.id, status: 'accepted' } };
-            } catch (err) {
-              if (err instanceof HttpError) {
-                ctx.log.info({ outcome: 'rejected', status: err.status, reason: err.message }, 'event rejected');
-              }
-              throw err;
+        const handle = async (request: InboundHttpRequest) => {
+          try {
+            const wait = limiter?.take();
+            if (wait !== undefined) {
+              throw new HttpError(429, 'SWB_ERR_HTTP_RATE_LIMITED', `more than ${config.rateLimit!.requests} requests per ${config.rateLimit!.per}`, { 'retry-after': String(wait) });
             }
-          },
-        });
+            const early = preset?.unsignedHandshake?.(request, config);
+            if (early) return early;
+            verify(request);
+            const payload = parsePayload(request.rawBody, request.headers['content-type']);
+            const scope: Scope = { headers: request.headers, body: payload.value, query: request.query };
+            const handshake = preset?.handshake?.(scope, config);
+            if (handshake) {
+              ctx.log.info({ outcome: 'handshake' }, 'handshake answered');
+              return handshake;
+            }
+            const event = buildEvent(ctx.name, preset, templates, config.event.idFallback, scope, request.rawBody, payload);
+            await io.publish([event], publishOptions);
+            ctx.log.info({ eventId: event.id, type: event.type, outcome: 'accepted' }, 'event accepted');
+            return preset?.accepted?.(scope, event.id) ?? { status: 202, headers: { 'switchboard-event-id': event.id }, body: { id: event.id, status: 'accepted' } };
+          } catch (err) {
+            if (err instanceof HttpError) ctx.log.info({ outcome: 'rejected', status: err.status, reason: err.message }, 'event rejected');
+            throw err;
+          }
+        };
+        unmounts.push(io.http.route({ method: 'POST', path, ...bodyLimit, handle }));
+        if (preset?.get) unmounts.push(io.http.route({ method: 'GET', path, handle }));
       },
       async close() {
-        unmount?.();
-        unmount = undefined;
+        for (const unmount of unmounts.splice(0)) unmount();
       },
     };
   },
 });
 
-interface Mapping {
-  type: CompiledTemplate;
-  source: CompiledTemplate;
+interface Templates {
+  type: CompiledTemplate | undefined;
+  source: CompiledTemplate | undefined;
   subject: CompiledTemplate | undefined;
   id: CompiledTemplate | undefined;
 }
 
-function buildEvent(connector: string, mapping: Mapping, scope: Record<string, unknown>, payload: ReturnType<typeof parsePayload>): CloudEvent {
-  const required = (attribute: string, template: CompiledTemplate) => {
-    const { value, missing } = template(scope);
-    if (missing.length) {
-      throw new HttpError(400, 'SWB_ERR_HTTP_MAPPING', `cannot map the event ${attribute}: ${missing.join(', ')} is missing from the request`);
-    }
-    return value;
+function buildEvent(
+  connector: string,
+  preset: Preset | undefined,
+  templates: Templates,
+  idFallback: 'body-hash' | 'random',
+  scope: Scope,
+  rawBody: Buffer,
+  payload: ReturnType<typeof parsePayload>,
+): CloudEvent {
+  const mapped: MappedAttributes = preset?.map(scope) ?? {};
+  const render = (attribute: keyof Templates, required: boolean): string | undefined => {
+    const template = templates[attribute];
+    if (!template) return mapped[attribute];
+    const { value, missing } = template(scope as unknown as Record<string, unknown>);
+    if (missing.length === 0) return value;
+    if (required) throw new HttpError(400, 'SWB_ERR_HTTP_MAPPING', `cannot map the event ${attribute}: ${missing.join(', ')} is missing from the request`);
+    return undefined;
   };
-  const optional = (template: CompiledTemplate | undefined) => {
-    const rendered = template?.(scope);
-    return rendered && rendered.missing.length === 0 ? rendered.value : undefined;
-  };
-  const type = required('type', mapping.type);
-  const source = required('source', mapping.source);
-  const subject = optional(mapping.subject);
+  const type = render('type', true) ?? (preset ? undefined : 'dev.switchboard.webhook');
+  if (!type) throw new HttpError(400, 'SWB_ERR_HTTP_MAPPING', 'cannot map the event type: the request does not say which event it is');
+  const source = render('source', true) ?? `/switchboard/webhook/${connector}`;
+  const subject = render('subject', false);
+  const id = render('id', false) ?? (idFallback === 'body-hash' ? 'sha256-' + createHash('sha256').update(rawBody).digest('hex').slice(0, 40) : randomUUID());
   try {
     return createCloudEvent({
-      id: optional(mapping.id) || randomUUID(),
+      id,
       source,
       type,
-      time: new Date().toISOString(),
+      time: mapped.time ?? new Date().toISOString(),
       ...(subject ? { subject } : {}),
       ...(payload.datacontenttype ? { datacontenttype: payload.datacontenttype } : {}),
       ...(payload.data !== undefined ? { data: payload.data } : {}),

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { FunctionConfig } from '../config/load.js';
 import { SwitchboardError } from '../errors.js';
 import type { CloudEvent } from '../events/cloudevent.js';
-import type { PublishResult } from '../registry/contract.js';
+import type { PublishOptions, PublishResult } from '../registry/contract.js';
 import { producerConnection } from './redis.js';
 import { Router } from './router.js';
 
@@ -76,7 +76,8 @@ export class Bus {
     return this.router.match(event).map((fn) => fn.name);
   }
 
-  async publish(events: CloudEvent[]): Promise<PublishResult> {
+  async publish(events: CloudEvent[], options: PublishOptions = {}): Promise<PublishResult> {
+    const ttl = options.dedupWindowMs ?? this.options.dedupWindowMs;
     if (this.closed) throw new BusUnavailableError('the bus is closed');
     const writes: Promise<unknown>[] = [];
     let jobs = 0;
@@ -93,7 +94,7 @@ export class Bus {
           this.queues.get(fn.name)!.add(event.type, event, {
             ...this.jobOptions.get(fn.name),
             jobId,
-            deduplication: { id: jobId, ttl: this.options.dedupWindowMs },
+            deduplication: { id: jobId, ttl },
           }),
         );
       }

@@ -58,9 +58,14 @@ export interface HttpRouter {
   route(route: HttpRoute): () => void;
 }
 
+export interface PublishOptions {
+  /** How long these events' ids are remembered for dedup; defaults to bus.dedupWindow. */
+  dedupWindowMs?: number;
+}
+
 export interface InboundIO {
   /** Resolves only once Redis holds every event's jobs; a rejection means: do not acknowledge upstream. */
-  publish(events: CloudEvent[]): Promise<PublishResult>;
+  publish(events: CloudEvent[], options?: PublishOptions): Promise<PublishResult>;
   /** Present in processes that run the gateway. */
   http?: HttpRouter;
 }
