@@ -30,9 +30,9 @@ export type ExtensionValue = string | number | boolean;
 export class CloudEventError extends SwitchboardError {
   constructor(
     readonly attribute: string,
-    message: string,
+    readonly reason: string,
   ) {
-    super('SWB_ERR_EVENT_INVALID', `invalid CloudEvent attribute "${attribute}": ${message}`);
+    super('SWB_ERR_EVENT_INVALID', `invalid CloudEvent attribute "${attribute}": ${reason}`);
   }
 }
 
@@ -159,7 +159,7 @@ export function parseCloudEventBatch(input: unknown): CloudEvent[] {
       return parseCloudEvent(item);
     } catch (err) {
       if (err instanceof CloudEventError) {
-        throw new CloudEventError(err.attribute, `${err.message} (batch item ${index})`);
+        throw new CloudEventError(err.attribute, `${err.reason} (batch item ${index})`);
       }
       throw err;
     }

@@ -105,7 +105,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
       request.connectorRoute = route;
     });
     connectorScope.route({
-      method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
+      method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
       url: '/*',
       handler: async (request, reply) => {
         const route = request.connectorRoute!;

@@ -46,7 +46,7 @@ export interface InboundHttpResponse {
 }
 
 export interface HttpRoute {
-  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS';
   path: string;
   /** Largest accepted body in bytes; larger requests get 413 before the handler runs. */
   bodyLimit?: number;
