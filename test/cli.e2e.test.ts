@@ -159,3 +159,52 @@ functions:
     else process.env.REDIS_URL = savedUrl;
   });
 });
+
+describe('switchboard send', () => {
+  test('signs a payload with the connector’s own scheme and posts it; the gateway accepts it', async () => {
+    const prefix = uniquePrefix('send');
+    const file = writeConfig(`
+redis: { prefix: ${prefix} }
+connectors:
+  - name: stripe
+    type: webhook
+    config: { provider: stripe, secret: "\${env:STRIPE_SECRET}" }
+  - name: events
+    type: cloudevents
+    config: { auth: { scheme: bearer }, secret: "\${env:STRIPE_SECRET}" }
+functions:
+  - name: billing
+    runtime: node
+    module: ${path.join(FIXTURES, 'functions/record.js')}
+    trigger: { source: { prefix: "" } }
+`);
+    const payload = path.join(path.dirname(file), 'invoice.json');
+    writeFileSync(payload, JSON.stringify({ id: 'evt_send_1', type: 'invoice.paid', created: 1790000000 }));
+    const ce = path.join(path.dirname(file), 'event.json');
+    writeFileSync(ce, JSON.stringify({ specversion: '1.0', id: 'ce-send-1', source: '/cli', type: 'com.example.sent' }));
+    const savedEnv = { ...process.env };
+    process.env.STRIPE_SECRET = 'whsec_cli_send_secret';
+    process.env.REDIS_URL = REDIS_URL;
+    const { loadConfig } = await import('../src/config/load.js');
+    const { startSwitchboard } = await import('../src/switchboard.js');
+    const { captureLogs } = await import('./helpers/index.js');
+    const sb = await startSwitchboard({ config: await loadConfig(file), gateway: true, worker: false, listen: { host: '127.0.0.1', port: 0 }, log: captureLogs().log });
+    const out: string[] = [];
+    const log = jest.spyOn(console, 'log').mockImplementation((m: string) => void out.push(m));
+    try {
+      expect(await main(['send', '--config', file, '--connector', 'stripe', '--file', payload, '--url', sb.url!])).toBe(0);
+      expect(out[0]).toBe('202 {"id":"evt_send_1","status":"accepted"}');
+      expect(await main(['send', '--config', file, '--connector', 'events', '--file', ce, '--url', sb.url!])).toBe(0);
+      expect(out[1]).toBe('202 {"ids":["ce-send-1"],"status":"accepted"}');
+      const ids = (await sb.bus.queue('billing')!.getJobs(['waiting'])).map((j) => (j.data as { id: string }).id).sort();
+      expect(ids).toEqual(['ce-send-1', 'evt_send_1']);
+      // A connector that cannot be found is named with the known ones.
+      await expect(main(['send', '--config', file, '--connector', 'nope', '--file', payload])).rejects.toThrow('no webhook or cloudevents connector named "nope"; known: stripe, events');
+    } finally {
+      log.mockRestore();
+      await sb.close();
+      process.env = savedEnv;
+      await deleteKeys(prefix);
+    }
+  });
+});

@@ -14,7 +14,7 @@ const SHARED = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..
 
 interface Case {
   Mode?: 'binary' | 'structured';
-  ContextAttributes: Record<string, string> & { Extensions?: Record<string, string> };
+  ContextAttributes: Record<string, any> & { Extensions?: Record<string, string> };
   TransportExtensions?: Record<string, string>;
   Data?: string;
 }

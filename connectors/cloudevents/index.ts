@@ -40,7 +40,7 @@ export type CloudEventsConfig = Static<typeof CloudEventsConfigSchema>;
 
 const CONTEXT_HEADERS = ['specversion', 'id', 'source', 'type', 'dataschema', 'subject', 'time'];
 
-function toWebhookConfig(config: CloudEventsConfig): WebhookConfig {
+export function toWebhookConfig(config: CloudEventsConfig): WebhookConfig {
   const { scheme, ...rest } = config.auth;
   return {
     verify: { scheme, ...(rest.header ? { header: rest.header } : {}), ...(rest.algorithm ? { algorithm: rest.algorithm } : {}), ...(rest.encoding ? { encoding: rest.encoding } : {}), ...(rest.prefix !== undefined ? { prefix: rest.prefix } : {}) },

@@ -22,6 +22,7 @@ connectors:
   - { name: zoom, type: webhook, config: { provider: zoom, secret: "\${env:S}" } }
   - { name: meta, type: webhook, config: { provider: meta, secret: "\${env:S}", verifyToken: "\${env:VT}" } }
   - { name: msgraph, type: webhook, config: { provider: msgraph, secret: "\${env:S}" } }
+  - { name: short-memory, type: webhook, config: { provider: github, secret: "\${env:S}", dedupWindow: 1h } }
   - { name: limited, type: webhook, config: { verify: { scheme: none }, bodyLimit: 1mib, rateLimit: { requests: 3, per: 1m } } }
 functions:
   - name: everything
@@ -197,6 +198,15 @@ describe('provider presets end to end', () => {
     expect(answers.map((a) => [a.statusCode, a.body])).toEqual(Array(3).fill([202, JSON.stringify({ id: 'evt_dup', status: 'accepted' })]));
     const jobs = await queue().getJobs(['waiting']);
     expect(jobs.filter((j) => (j.data as CloudEvent).id === 'evt_dup')).toHaveLength(1);
+  });
+
+  test("a connector's dedupWindow sets how long its delivery ids are remembered", async () => {
+    const { jobIdFor } = await import('../../src/bus/bus.js');
+    const res = await send('short-memory', JSON.stringify({ repository: { html_url: 'https://github.com/o/r' } }), { eventName: 'push', headers: { 'x-github-delivery': 'win-1' } });
+    const event = await eventOf(res);
+    const ttl = await t.sb.bus.connection.pttl(`${t.prefix}:fn.everything:de:${jobIdFor('everything', event)}`);
+    expect(ttl).toBeGreaterThan(3_500_000);
+    expect(ttl).toBeLessThanOrEqual(3_600_000);
   });
 
   test('a 2 MiB body against a 1 MiB limit gets 413 and nothing is enqueued; a burst over the rate limit gets 429', async () => {

@@ -1,4 +1,4 @@
-/** `switchboard dev | gateway | worker | validate | dlq list | dlq replay` */
+/** `switchboard dev | gateway | worker | validate | dlq list | dlq replay | send` */
 import { parseArgs } from 'node:util';
 import { Bus } from '../bus/bus.js';
 import { listDeadLetters, replayDeadLetters } from '../bus/dead-letters.js';
@@ -8,6 +8,7 @@ import { SwitchboardError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { startSwitchboard } from '../switchboard.js';
 import { ensureRedis } from './embedded-redis.js';
+import { send } from './send.js';
 
 const USAGE = `Usage: switchboard <command> [options]
 
@@ -18,6 +19,8 @@ Commands:
   validate [FILE]          checks a config file; exit 0 when valid, 1 with the errors otherwise
   dlq list [--function f] [--json]
   dlq replay [--function f] [--job ID]   runs dead letters again (all of them unless narrowed)
+  send --connector NAME --file PAYLOAD [--event E] [--url URL] [--content-type T]
+                           signs PAYLOAD with the connector's scheme and posts it to the gateway
 
 Options:
   -c, --config FILE   config file (default: $SWITCHBOARD_CONFIG, then ./switchboard.yaml)
@@ -31,6 +34,11 @@ const OPTIONS = {
   function: { type: 'string' },
   job: { type: 'string' },
   json: { type: 'boolean' },
+  connector: { type: 'string' },
+  file: { type: 'string' },
+  event: { type: 'string' },
+  url: { type: 'string' },
+  'content-type': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -59,6 +67,8 @@ export async function main(argv: string[]): Promise<number> {
         return await serve(command, configPath, values);
       case 'dlq':
         return await deadLetters(rest[0], configPath, values);
+      case 'send':
+        return await sendCommand(configPath, values);
       default:
         console.error(`unknown command "${command}"\n\n${USAGE}`);
         return 2;
@@ -154,6 +164,23 @@ async function deadLetters(sub: string | undefined, configPath: string, values: 
   } finally {
     await bus.close();
   }
+}
+
+async function sendCommand(configPath: string, values: { connector?: string; file?: string; event?: string; url?: string; 'content-type'?: string }): Promise<number> {
+  if (!values.connector || !values.file) {
+    console.error('usage: switchboard send --connector NAME --file PAYLOAD [--event E] [--url URL] [--content-type T]');
+    return 2;
+  }
+  const config = await loadConfig(configPath);
+  const result = await send(config, {
+    connector: values.connector,
+    file: values.file,
+    ...(values.url ? { url: values.url } : {}),
+    ...(values.event ? { event: values.event } : {}),
+    ...(values['content-type'] ? { contentType: values['content-type'] } : {}),
+  });
+  console.log(`${result.status} ${result.body}`);
+  return result.status < 300 ? 0 : 1;
 }
 
 function openBus(config: SwitchboardConfig): Bus {
