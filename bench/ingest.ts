@@ -7,6 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,12 +29,25 @@ const headers = {
   'x-hub-signature-256': 'sha256=' + createHmac('sha256', SECRET).update(body).digest('hex'),
 };
 
-interface Target { name: string; script: string; prefix: string; queueKey: string }
+interface Target { name: string; script: string; prefix: string; queueKey?: string }
 const run = randomBytes(3).toString('hex');
 const targets: Target[] = [
+  { name: 'ceiling', script: 'servers/ceiling.ts', prefix: `bench-ceiling-${run}` },
   { name: 'naive', script: 'servers/naive.ts', prefix: `bench-naive-${run}`, queueKey: `bench-naive-${run}:naive` },
   { name: 'switchboard', script: 'servers/gateway.ts', prefix: `bench-gw-${run}`, queueKey: `bench-gw-${run}:fn.noop` },
 ];
+
+/** CPU seconds used so far by a process (user + system), from /proc. */
+function processCpu(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (100 Hz)
+}
+
+async function redisCpu(): Promise<number> {
+  const info = await redis.info('cpu');
+  const get = (k: string) => Number(new RegExp(`${k}:([\\d.]+)`).exec(info)?.[1] ?? 0);
+  return get('used_cpu_user') + get('used_cpu_sys');
+}
 
 async function startServer(target: Target): Promise<{ child: ChildProcess; port: number }> {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, target.script)], {
@@ -52,8 +66,18 @@ async function startServer(target: Target): Promise<{ child: ChildProcess; port:
   return { child, port };
 }
 
+let delivery = 0;
 async function load(port: number, duration: number) {
-  const result = await autocannon({ url: `http://127.0.0.1:${port}/hooks/github`, method: 'POST', headers, body, connections, duration });
+  const result = await autocannon({
+    url: `http://127.0.0.1:${port}/hooks/github`,
+    method: 'POST',
+    headers,
+    body,
+    connections,
+    duration,
+    // Every request is a distinct delivery, as from a real sender (the same delivery twice is deduplicated).
+    requests: [{ setupRequest: (req: { headers: Record<string, string> }) => ({ ...req, headers: { ...req.headers, 'x-github-delivery': `d-${run}-${++delivery}` } }) }],
+  } as autocannon.Options);
   return { rps: result.requests.average, ok: result['2xx'], non2xx: result.non2xx + result.errors + result.timeouts, p99: result.latency.p99 };
 }
 
@@ -65,27 +89,32 @@ const redisVersion = /redis_version:(\S+)/.exec(info)?.[1];
 const { default: bullPkg } = await import('bullmq/package.json', { with: { type: 'json' } }).catch(() => ({ default: { version: 'unknown' } }));
 console.log(`node ${process.version}, bullmq ${(bullPkg as { version: string }).version}, redis ${redisVersion}, ${os.cpus().length} cores; ${rounds} rounds × ${seconds}s, ${connections} connections`);
 
-const results: Record<string, { rps: number[]; p99: number[]; ok: number; failed: number }> = {};
+const results: Record<string, { rps: number[]; p99: number[]; cpuPerEvent: number[]; ok: number; failed: number }> = {};
 const servers = new Map<string, Awaited<ReturnType<typeof startServer>>>();
 try {
   for (const t of targets) {
     servers.set(t.name, await startServer(t));
-    results[t.name] = { rps: [], p99: [], ok: 0, failed: 0 };
+    results[t.name] = { rps: [], p99: [], cpuPerEvent: [], ok: 0, failed: 0 };
     await load(servers.get(t.name)!.port, 1); // warm-up
   }
   for (let round = 0; round < rounds; round++) {
     for (const t of round % 2 === 0 ? targets : [...targets].reverse()) {
-      const r = await load(servers.get(t.name)!.port, seconds);
+      const server = servers.get(t.name)!;
+      const cpuBefore = processCpu(server.child.pid!) + (await redisCpu());
+      const r = await load(server.port, seconds);
+      const cpu = processCpu(server.child.pid!) + (await redisCpu()) - cpuBefore;
+      results[t.name]!.cpuPerEvent.push((cpu / Math.max(1, r.ok)) * 1e6);
       results[t.name]!.rps.push(r.rps);
       results[t.name]!.p99.push(r.p99);
       results[t.name]!.ok += r.ok;
       results[t.name]!.failed += r.non2xx;
-      console.log(`round ${round + 1} ${t.name.padEnd(12)} ${r.rps.toFixed(0).padStart(7)} req/s  p99 ${r.p99} ms  non-2xx ${r.non2xx}`);
+      console.log(`round ${round + 1} ${t.name.padEnd(12)} ${r.rps.toFixed(0).padStart(7)} req/s  p99 ${r.p99} ms  cpu ${((cpu / Math.max(1, r.ok)) * 1e6).toFixed(1)} µs/event  non-2xx ${r.non2xx}`);
     }
   }
   // Nothing lost: every 2xx (warm-up included) is a job in Redis.
   let lost = false;
   for (const t of targets) {
+    if (!t.queueKey) continue;
     const stored = await redis.zcard(`${t.queueKey}:wait`).catch(() => 0) + (await redis.llen(`${t.queueKey}:wait`).catch(() => 0));
     const r = results[t.name]!;
     console.log(`${t.name}: ${r.ok} accepted in measured rounds, ${stored} jobs in Redis (warm-up included)`);
@@ -94,13 +123,13 @@ try {
   const base = median(results.naive!.rps);
   const ours = median(results.switchboard!.rps);
   console.log('');
-  console.log('| target | median req/s | min–max | median p99 ms |');
-  console.log('| --- | --- | --- | --- |');
+  console.log('| target | median req/s | min–max | median p99 ms | CPU µs per event (server + Redis) |');
+  console.log('| --- | --- | --- | --- | --- |');
   for (const t of targets) {
     const r = results[t.name]!;
-    console.log(`| ${t.name} | ${median(r.rps).toFixed(0)} | ${Math.min(...r.rps).toFixed(0)}–${Math.max(...r.rps).toFixed(0)} | ${median(r.p99)} |`);
+    console.log(`| ${t.name} | ${median(r.rps).toFixed(0)} | ${Math.min(...r.rps).toFixed(0)}–${Math.max(...r.rps).toFixed(0)} | ${median(r.p99)} | ${median(r.cpuPerEvent).toFixed(1)} |`);
   }
-  console.log(`\nratio switchboard / naive: ${(ours / base).toFixed(2)}`);
+  console.log(`\nratio switchboard / naive: throughput ${(ours / base).toFixed(2)}, CPU per event ${(median(results.switchboard!.cpuPerEvent) / median(results.naive!.cpuPerEvent)).toFixed(2)}`);
   if (lost) {
     console.error('FAIL: some accepted events are not in Redis');
     process.exitCode = 1;

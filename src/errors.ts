@@ -14,6 +14,7 @@ export const ERROR_CODES = {
   SWB_ERR_HTTP_NOT_FOUND: 'No connector listens on this method and path.',
   SWB_ERR_HTTP_MAPPING: 'A request could not be mapped to a CloudEvent (a required attribute came out empty).',
   SWB_ERR_BUS_UNAVAILABLE: 'Redis did not accept the event in time; nothing was stored.',
+  SWB_ERR_BUS_BACKPRESSURE: "A function queue holds more waiting jobs than its high-water mark; the event was refused, retry later.",
   SWB_ERR_FUNCTION_TIMEOUT: 'A function ran longer than its timeout.',
   SWB_ERR_FUNCTION_LOAD: 'A function module could not be loaded or has no default export.',
   SWB_ERR_OUTBOUND_HTTP: 'An outbound HTTP call answered with an error status.',

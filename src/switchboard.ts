@@ -48,6 +48,7 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
     functions: config.functions,
     dedupWindowMs: config.bus.dedupWindowMs,
     enqueueTimeoutMs: config.bus.enqueueTimeoutMs,
+    highWaterMark: config.bus.highWaterMark,
     log,
   });
   const inbound: { name: string; connector: InboundConnector; abort: AbortController }[] = [];

@@ -8,16 +8,13 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const yaml = `
 redis: { prefix: ${process.env.PREFIX ?? 'bench-gateway'} }
+bus: { highWaterMark: 0 }
 connectors:
   - name: github
     type: webhook
     config:
+      provider: github
       secret: \${env:BENCH_SECRET}
-      verify:
-        scheme: github
-      event:
-        type: com.github.{headers.x-github-event}
-        source: https://github.com/{body.repository.full_name}
 functions:
   - name: noop
     runtime: node

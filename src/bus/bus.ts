@@ -10,6 +10,7 @@ import type { FunctionConfig } from '../config/load.js';
 import { SwitchboardError } from '../errors.js';
 import type { CloudEvent } from '../events/cloudevent.js';
 import type { PublishOptions, PublishResult } from '../registry/contract.js';
+import { BatchingEnqueuer, EnqueueTimeoutError, type JobSpec, type QueueTarget } from './enqueue.js';
 import { producerConnection } from './redis.js';
 import { Router } from './router.js';
 
@@ -19,6 +20,8 @@ export interface BusOptions {
   functions: readonly FunctionConfig[];
   dedupWindowMs: number;
   enqueueTimeoutMs: number;
+  /** Default most waiting jobs per function queue before events for it are refused (0: no limit). */
+  highWaterMark?: number;
   log: Logger;
 }
 
@@ -32,6 +35,15 @@ export class BusUnavailableError extends SwitchboardError {
     super('SWB_ERR_BUS_UNAVAILABLE', `event bus unavailable: ${reason}`, options);
   }
 }
+
+/** A function queue holds its high-water mark of waiting jobs: the sender should slow down. */
+export class BackpressureError extends SwitchboardError {
+  constructor(readonly functions: string[]) {
+    super('SWB_ERR_BUS_BACKPRESSURE', `queue backlog over its high-water mark for ${functions.join(', ')}`);
+  }
+}
+
+export const DEFAULT_HIGH_WATER_MARK = 100_000;
 
 export function functionQueueName(functionName: string): string {
   return `fn.${functionName}`;
@@ -48,6 +60,11 @@ export class Bus {
   private readonly router: Router<FunctionConfig>;
   private readonly queues = new Map<string, Queue>();
   private readonly jobOptions = new Map<string, JobsOptions>();
+  /** Per function: the queue's key prefix and the fixed part of its job options JSON. */
+  private readonly targets = new Map<string, QueueTarget>();
+  private readonly enqueuer: BatchingEnqueuer;
+  /** Events refused because a queue was over its high-water mark, since start. */
+  refusedForBackpressure = 0;
   private closed = false;
 
   constructor(private readonly options: BusOptions) {
@@ -58,13 +75,20 @@ export class Bus {
     this.router = new Router(options.functions);
     for (const fn of options.functions) {
       this.queues.set(fn.name, new Queue(functionQueueName(fn.name), { connection: this.connection, prefix: this.prefix }));
-      this.jobOptions.set(fn.name, {
+      const jobOptions: JobsOptions = {
         attempts: fn.attempts,
         backoff: { type: fn.backoff.type, delay: fn.backoff.delay },
         removeOnComplete: KEEP_COMPLETED,
         removeOnFail: KEEP_DEAD_LETTERS,
+      };
+      this.jobOptions.set(fn.name, jobOptions);
+      this.targets.set(fn.name, {
+        queueKey: `${this.prefix}:${functionQueueName(fn.name)}:`,
+        optsTail: JSON.stringify(jobOptions).slice(1),
+        highWaterMark: fn.highWaterMark ?? options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK,
       });
     }
+    this.enqueuer = new BatchingEnqueuer(this.connection, options.enqueueTimeoutMs);
   }
 
   queue(functionName: string): Queue | undefined {
@@ -77,30 +101,38 @@ export class Bus {
   }
 
   async publish(events: CloudEvent[], options: PublishOptions = {}): Promise<PublishResult> {
-    const ttl = options.dedupWindowMs ?? this.options.dedupWindowMs;
     if (this.closed) throw new BusUnavailableError('the bus is closed');
-    const writes: Promise<unknown>[] = [];
-    let jobs = 0;
+    const ttl = options.dedupWindowMs ?? this.options.dedupWindowMs;
+    const jobs: JobSpec[] = [];
+    const unrouted: Promise<unknown>[] = [];
     for (const event of events) {
       const targets = this.router.match(event);
       if (targets.length === 0) {
-        writes.push(this.connection.xadd(`${this.prefix}:unrouted`, 'MAXLEN', '~', UNROUTED_MAX, '*', 'event', JSON.stringify(event)));
+        unrouted.push(this.connection.xadd(`${this.prefix}:unrouted`, 'MAXLEN', '~', UNROUTED_MAX, '*', 'event', JSON.stringify(event)));
         continue;
       }
-      jobs += targets.length;
+      const data = JSON.stringify(event);
       for (const fn of targets) {
+        const target = this.targets.get(fn.name)!;
         const jobId = jobIdFor(fn.name, event);
-        writes.push(
-          this.queues.get(fn.name)!.add(event.type, event, {
-            ...this.jobOptions.get(fn.name),
-            jobId,
-            deduplication: { id: jobId, ttl },
-          }),
-        );
+        jobs.push({ target, jobId, name: event.type, data, dedupTtlMs: ttl });
       }
     }
-    await this.withinTimeout(Promise.all(writes));
-    return { ids: events.map((e) => e.id), routed: jobs };
+    let results: number[] = [];
+    try {
+      if (unrouted.length) await this.withinTimeout(Promise.all(unrouted));
+      if (jobs.length) results = await this.enqueuer.enqueue(jobs);
+    } catch (err) {
+      if (err instanceof BusUnavailableError) throw err;
+      throw new BusUnavailableError(err instanceof EnqueueTimeoutError ? err.message : (err as Error).message, { cause: err });
+    }
+    const refused = new Set<string>();
+    results.forEach((r, i) => r === -1 && refused.add(jobs[i]!.target.queueKey.slice(this.prefix.length + 4, -1)));
+    if (refused.size) {
+      this.refusedForBackpressure += events.length;
+      throw new BackpressureError([...refused]);
+    }
+    return { ids: events.map((e) => e.id), routed: jobs.length };
   }
 
   private async withinTimeout<T>(work: Promise<T>): Promise<T> {
@@ -114,7 +146,7 @@ export class Bus {
     try {
       return await Promise.race([work, timeout]);
     } catch (err) {
-      if (err instanceof BusUnavailableError) throw err;
+      if (err instanceof BusUnavailableError || err instanceof BackpressureError) throw err;
       throw new BusUnavailableError((err as Error).message, { cause: err });
     } finally {
       clearTimeout(timer);

@@ -190,6 +190,7 @@ function openBus(config: SwitchboardConfig): Bus {
     functions: config.functions,
     dedupWindowMs: config.bus.dedupWindowMs,
     enqueueTimeoutMs: config.bus.enqueueTimeoutMs,
+    highWaterMark: config.bus.highWaterMark,
     log: createLogger({ level: 'warn', secrets: config.secrets }),
   });
 }

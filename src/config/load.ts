@@ -52,6 +52,7 @@ export interface FunctionConfig {
   backoff: { type: 'exponential' | 'fixed'; delay: number };
   timeoutMs: number;
   concurrency: number;
+  highWaterMark?: number;
   emit?: { type: string; source?: string; subject?: string };
 }
 
@@ -59,7 +60,7 @@ export interface SwitchboardConfig {
   file: string;
   dir: string;
   redis: { url?: string; prefix: string };
-  bus: { dedupWindowMs: number; enqueueTimeoutMs: number };
+  bus: { dedupWindowMs: number; enqueueTimeoutMs: number; highWaterMark: number };
   gateway: { host: string; port: number; bodyLimit: number };
   connectors: ConnectorConfig[];
   functions: FunctionConfig[];
@@ -237,6 +238,7 @@ export async function parseConfig(text: string, file: string, options: LoadOptio
       backoff: { type: retry.backoff.type, delay: toMilliseconds(retry.backoff.delay) },
       timeoutMs: toMilliseconds(fn.timeout),
       concurrency: fn.concurrency,
+      ...(fn.highWaterMark !== undefined ? { highWaterMark: fn.highWaterMark } : {}),
       ...(fn.emit ? { emit: fn.emit } : {}),
     });
   }
@@ -246,7 +248,7 @@ export async function parseConfig(text: string, file: string, options: LoadOptio
     file: path.resolve(file),
     dir,
     redis: { ...(root.redis.url ? { url: root.redis.url } : {}), prefix: root.redis.prefix },
-    bus: { dedupWindowMs: toMilliseconds(root.bus.dedupWindow), enqueueTimeoutMs: toMilliseconds(root.bus.enqueueTimeout) },
+    bus: { dedupWindowMs: toMilliseconds(root.bus.dedupWindow), enqueueTimeoutMs: toMilliseconds(root.bus.enqueueTimeout), highWaterMark: root.bus.highWaterMark },
     gateway: { host: root.gateway.host, port: root.gateway.port, bodyLimit: toBytes(root.gateway.bodyLimit) },
     connectors,
     functions,

@@ -86,6 +86,7 @@ export const FunctionSpec = Type.Object(
     retry: Type.Optional(RetryPolicy),
     timeout: Duration({ default: '30s' }),
     concurrency: Type.Integer({ minimum: 1, maximum: 10_000, default: 10 }),
+    highWaterMark: Type.Optional(Type.Integer({ minimum: 0, description: 'most waiting jobs before new events for this function get 503; defaults to bus.highWaterMark' })),
     emit: Type.Optional(EmitSpec),
   },
   { additionalProperties: false },
@@ -114,6 +115,7 @@ export const RootSchema = Type.Object(
       {
         dedupWindow: Duration({ default: '72h', description: 'how long a delivered event id is remembered' }),
         enqueueTimeout: Duration({ default: '2s', description: 'longest wait for Redis before answering 503' }),
+        highWaterMark: Type.Integer({ minimum: 0, default: 100_000, description: 'most waiting jobs per function queue before new events get 503 (0: no limit)' }),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -49,6 +49,10 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 const INT32_MIN = -2147483648;
 const INT32_MAX = 2147483647;
 
+export function isMediaType(value: string): boolean {
+  return MEDIA_TYPE.test(value);
+}
+
 export function isValidTimestamp(value: string): boolean {
   const m = RFC3339.exec(value);
   if (!m) return false;

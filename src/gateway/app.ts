@@ -5,7 +5,7 @@
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { BusUnavailableError } from '../bus/bus.js';
+import { BackpressureError, BusUnavailableError } from '../bus/bus.js';
 import type { HttpRoute, HttpRouter } from '../registry/contract.js';
 import { errorBody, HttpError } from './http-error.js';
 
@@ -71,6 +71,10 @@ export function buildGateway(options: GatewayOptions): Gateway {
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply) => {
     if (err instanceof HttpError) {
       return reply.code(err.status).headers(err.headers).send(errorBody(err.code, err.message));
+    }
+    if (err instanceof BackpressureError) {
+      request.log.warn({ functions: err.functions, path: request.url }, 'event refused: backpressure');
+      return reply.code(503).header('retry-after', retryAfter).send(errorBody(err.code, 'the event bus is over capacity; retry later'));
     }
     if (err instanceof BusUnavailableError) {
       request.log.warn({ err: err.message, path: request.url }, 'event refused: bus unavailable');

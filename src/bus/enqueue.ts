@@ -1,0 +1,195 @@
+/**
+ * The ingest fast path: one Lua call enqueues a whole batch of jobs, across function queues, in
+ * BullMQ's own job format, so the workers stay plain BullMQ workers. Client-side it skips BullMQ's
+ * Job objects and msgpack (most of a naive add's CPU); Redis-side it does only what a waiting job
+ * needs: the dedup key, the job hash, the wait list, the worker marker and the `waiting` event.
+ *
+ * Batching happens only under load: a publish goes out at once while fewer than `maxInFlight`
+ * calls are pending; otherwise it joins the next call, so a lone request never waits for a batch.
+ */
+import type { Redis } from 'ioredis';
+
+// ARGV: now, queueCount, then per queue: key prefix, options JSON tail, high-water mark;
+// then jobCount, then per job: queue index (1-based), job id, name, data JSON, dedup TTL ms.
+// Per-queue values travel once per call, not once per job.
+const LUA = `
+local rcall = redis.call
+local now = ARGV[1]
+local nq = tonumber(ARGV[2])
+local queues = {}
+for q = 1, nq do
+  local b = 3 + (q - 1) * 3
+  local qk = ARGV[b]
+  local meta = rcall('HMGET', qk .. 'meta', 'paused', 'concurrency', 'opts.maxLenEvents')
+  local blocked = meta[1] and true or false
+  if not blocked and meta[2] then blocked = rcall('LLEN', qk .. 'active') >= tonumber(meta[2]) end
+  queues[q] = { key = qk, tail = ARGV[b + 1], highWater = tonumber(ARGV[b + 2]), blocked = blocked,
+    maxEvents = tonumber(meta[3] or 10000), waiting = rcall('LLEN', qk .. 'wait'), added = false }
+end
+local j0 = 3 + nq * 3
+local n = tonumber(ARGV[j0])
+local results = {}
+for i = 0, n - 1 do
+  local b = j0 + 1 + i * 5
+  local q = queues[tonumber(ARGV[b])]
+  local jobId = ARGV[b + 1]
+  local ttl = ARGV[b + 4]
+  local jobKey = q.key .. jobId
+  if q.highWater > 0 and q.waiting >= q.highWater then
+    results[i + 1] = -1
+  elseif rcall('EXISTS', jobKey) == 1 or not rcall('SET', q.key .. 'de:' .. jobId, jobId, 'PX', ttl, 'NX') then
+    results[i + 1] = 0
+  else
+    local opts = '{"de":{"id":"' .. jobId .. '","ttl":' .. ttl .. '},"jobId":"' .. jobId .. '",' .. q.tail
+    rcall('HSET', jobKey, 'name', ARGV[b + 2], 'data', ARGV[b + 3], 'opts', opts, 'timestamp', now, 'delay', 0, 'priority', 0, 'deid', jobId)
+    rcall('LPUSH', q.key .. 'wait', jobId)
+    rcall('XADD', q.key .. 'events', 'MAXLEN', '~', q.maxEvents, '*', 'event', 'waiting', 'jobId', jobId)
+    q.waiting = q.waiting + 1
+    q.added = true
+    results[i + 1] = 1
+  end
+end
+for q = 1, nq do
+  if queues[q].added and not queues[q].blocked then rcall('ZADD', queues[q].key .. 'marker', 0, '0') end
+end
+return results
+`;
+
+/** A queue jobs go to. */
+export interface QueueTarget {
+  /** `<prefix>:<queue>:` */
+  queueKey: string;
+  /** The job options JSON as BullMQ stores them, without the leading `{` and the per-job `de` and `jobId`. */
+  optsTail: string;
+  /** Refuse jobs when the queue already holds this many waiting; 0 for no limit. */
+  highWaterMark: number;
+}
+
+/** One job to enqueue. */
+export interface JobSpec {
+  target: QueueTarget;
+  jobId: string;
+  name: string;
+  /** The job data, already JSON. */
+  data: string;
+  dedupTtlMs: number;
+}
+
+/** Per job: 1 enqueued, 0 already known (duplicate), -1 refused (queue over its high-water mark). */
+export type EnqueueResult = 1 | 0 | -1;
+
+interface Pending {
+  jobs: JobSpec[];
+  deadline: number;
+  settled: boolean;
+  resolve(results: EnqueueResult[]): void;
+  reject(err: unknown): void;
+}
+
+/** Raised for a publish Redis did not confirm in time; the caller must not acknowledge its events. */
+export class EnqueueTimeoutError extends Error {}
+
+const SWEEP_MS = 50;
+
+type WithEnqueue = Redis & { switchboardEnqueue(...args: (string | number)[]): Promise<EnqueueResult[]> };
+
+export class BatchingEnqueuer {
+  private readonly redis: WithEnqueue;
+  private queue: Pending[] = [];
+  private inFlight = 0;
+  /** Every publish not yet answered; one sweeping timer enforces their deadlines (cheaper than a timer each). */
+  private readonly unsettled = new Set<Pending>();
+  private sweeper: NodeJS.Timeout | undefined;
+
+  constructor(
+    redis: Redis,
+    private readonly timeoutMs: number,
+    private readonly maxInFlight = 4,
+    private readonly maxBatchJobs = 500,
+  ) {
+    if (!(redis as unknown as Partial<WithEnqueue>).switchboardEnqueue) redis.defineCommand('switchboardEnqueue', { numberOfKeys: 0, lua: LUA });
+    this.redis = redis as WithEnqueue;
+  }
+
+  enqueue(jobs: JobSpec[]): Promise<EnqueueResult[]> {
+    return new Promise((resolve, reject) => {
+      const pending: Pending = {
+        jobs,
+        deadline: Date.now() + this.timeoutMs,
+        settled: false,
+        resolve: (results) => this.settle(pending, () => resolve(results)),
+        reject: (err) => this.settle(pending, () => reject(err)),
+      };
+      this.unsettled.add(pending);
+      this.sweeper ??= setInterval(() => this.sweep(), SWEEP_MS).unref();
+      this.queue.push(pending);
+      if (this.inFlight < this.maxInFlight) this.flush();
+    });
+  }
+
+  private settle(pending: Pending, answer: () => void): void {
+    if (pending.settled) return;
+    pending.settled = true;
+    this.unsettled.delete(pending);
+    answer();
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const pending of this.unsettled) {
+      if (pending.deadline <= now) pending.reject(new EnqueueTimeoutError(`Redis did not answer within ${this.timeoutMs} ms`));
+    }
+    // A timed-out publish still queued is dropped: its sender was told it failed and will retry.
+    this.queue = this.queue.filter((p) => !p.settled);
+    if (this.unsettled.size === 0 && this.sweeper) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+    }
+  }
+
+  private flush(): void {
+    if (this.queue.length === 0) return;
+    const batch: Pending[] = [];
+    let size = 0;
+    while (this.queue.length && (batch.length === 0 || size + this.queue[0]!.jobs.length <= this.maxBatchJobs)) {
+      const next = this.queue.shift()!;
+      batch.push(next);
+      size += next.jobs.length;
+    }
+    const queueIndex = new Map<QueueTarget, number>();
+    const queueArgs: (string | number)[] = [];
+    const jobArgs: (string | number)[] = [size];
+    for (const pending of batch) {
+      for (const j of pending.jobs) {
+        let index = queueIndex.get(j.target);
+        if (index === undefined) {
+          index = queueIndex.size + 1;
+          queueIndex.set(j.target, index);
+          queueArgs.push(j.target.queueKey, j.target.optsTail, j.target.highWaterMark);
+        }
+        jobArgs.push(index, j.jobId, j.name, j.data, j.dedupTtlMs);
+      }
+    }
+    const args = [Date.now(), queueIndex.size, ...queueArgs, ...jobArgs];
+    this.inFlight++;
+    this.redis.switchboardEnqueue(...args).then(
+      (results) => {
+        let offset = 0;
+        for (const pending of batch) {
+          pending.resolve(results.slice(offset, offset + pending.jobs.length));
+          offset += pending.jobs.length;
+        }
+        this.done();
+      },
+      (err: unknown) => {
+        for (const pending of batch) pending.reject(err);
+        this.done();
+      },
+    );
+  }
+
+  private done(): void {
+    this.inFlight--;
+    this.flush();
+  }
+}
