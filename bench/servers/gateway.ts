@@ -6,6 +6,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+// SCALE=N adds N-1 more webhook connectors and functions, to show routing is a lookup, not a scan.
+const scale = Number(process.env.SCALE ?? 1);
+const extraConnectors = Array.from({ length: scale - 1 }, (_, i) => `  - { name: hook-${i}, type: webhook, config: { provider: github, secret: "\${env:BENCH_SECRET}" } }`).join('\n');
+const extraFunctions = Array.from({ length: scale - 1 }, (_, i) => `  - { name: fn-${i}, runtime: node, module: ${path.join(here, 'noop.js')}, trigger: { type: com.example.other-${i} } }`).join('\n');
 const yaml = `
 redis: { prefix: ${process.env.PREFIX ?? 'bench-gateway'} }
 bus: { highWaterMark: 0 }
@@ -20,7 +24,8 @@ functions:
     runtime: node
     module: ${path.join(here, 'noop.js')}
     trigger: { type: com.github.push }
-`;
+${extraFunctions}
+`.replace('functions:', `${extraConnectors}\nfunctions:`);
 const config = await parseConfig(yaml, path.join(here, 'bench.yaml'));
 const sb = await startSwitchboard({
   config,
