@@ -41,8 +41,8 @@ describe('bus', () => {
   const prefix = uniquePrefix('bus');
   const fn = (name: string, trigger: object): FunctionConfig => ({
     name,
-    runtime: 'node',
-    module: '/dev/null',
+    queue: `fn.${name}`,
+    runtime: { kind: 'node', module: '/dev/null', isolated: false, memoryLimitMb: 128 },
     trigger: trigger as never,
     attempts: 4,
     backoff: { type: 'fixed', delay: 250 },

@@ -40,7 +40,8 @@ describe('config loading', () => {
     expect(config.connectors[0]).toMatchObject({ name: 'github', type: 'webhook', config: { secret: 's3cret-value', verify: { scheme: 'github' }, event: { idFallback: 'body-hash' } } });
     expect(config.functions[0]).toMatchObject({
       name: 'on-push',
-      module: path.join(FIXTURES, 'functions/record.js'),
+      queue: 'fn.on-push',
+      runtime: { kind: 'node', module: path.join(FIXTURES, 'functions/record.js'), isolated: false },
       attempts: 3,
       backoff: { type: 'exponential', delay: 1000 },
       timeoutMs: 30_000,
@@ -69,7 +70,7 @@ describe('config loading', () => {
   test('a missing field names the field and the line of its object', async () => {
     const issues = await issuesOf(VALID.replace('    module: ./functions/record.js\n', ''), { GH_SECRET: 'x' });
     expect(issues).toEqual([
-      { file: 'test/fixtures/switchboard.yaml', line: 10, column: 5, path: 'functions[0].module', message: 'missing required field "module"' },
+      { file: 'test/fixtures/switchboard.yaml', line: 10, column: 5, path: 'functions[0].module', message: 'missing required field "module" for runtime node' },
     ]);
   });
 
@@ -93,7 +94,7 @@ describe('config loading', () => {
     const issues = await issuesOf(VALID.replace('    runtime: node\n', '    runtime: node\n    retries: 3\n'), { GH_SECRET: 'x' });
     expect(issues).toHaveLength(1);
     expect(issues[0]).toMatchObject({ line: 12, column: 5, path: 'functions[0].retries' });
-    expect(issues[0]!.message).toMatch(/^unknown field "retries"; expected one of: name, runtime, module, trigger, retry/);
+    expect(issues[0]!.message).toMatch(/^unknown field "retries"; expected one of: name, runtime, module, isolated, .* retry, timeout/);
   });
 
   test('duplicate names are errors that point at the second one', async () => {

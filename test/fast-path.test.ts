@@ -7,8 +7,8 @@ import { bootSwitchboard, captureLogs, deleteKeys, REDIS_URL, uniquePrefix, wait
 
 const fn = (name: string, extra: Partial<FunctionConfig> = {}): FunctionConfig => ({
   name,
-  runtime: 'node',
-  module: '/dev/null',
+  queue: `fn.${name}`,
+  runtime: { kind: 'node', module: '/dev/null', isolated: false, memoryLimitMb: 128 },
   trigger: { type: 'com.example.load' } as never,
   attempts: 2,
   backoff: { type: 'fixed', delay: 10 },

@@ -45,10 +45,6 @@ export class BackpressureError extends SwitchboardError {
 
 export const DEFAULT_HIGH_WATER_MARK = 100_000;
 
-export function functionQueueName(functionName: string): string {
-  return `fn.${functionName}`;
-}
-
 /** Same function, source and id: same job id, so a redelivered event runs once. */
 export function jobIdFor(functionName: string, event: Pick<CloudEvent, 'source' | 'id'>): string {
   return 'j' + createHash('sha256').update(`${functionName}\n${event.source}\n${event.id}`).digest('hex').slice(0, 40);
@@ -74,7 +70,7 @@ export class Bus {
     this.connection.on('error', () => {});
     this.router = new Router(options.functions);
     for (const fn of options.functions) {
-      this.queues.set(fn.name, new Queue(functionQueueName(fn.name), { connection: this.connection, prefix: this.prefix }));
+      this.queues.set(fn.name, new Queue(fn.queue, { connection: this.connection, prefix: this.prefix }));
       const jobOptions: JobsOptions = {
         attempts: fn.attempts,
         backoff: { type: fn.backoff.type, delay: fn.backoff.delay },
@@ -83,7 +79,7 @@ export class Bus {
       };
       this.jobOptions.set(fn.name, jobOptions);
       this.targets.set(fn.name, {
-        queueKey: `${this.prefix}:${functionQueueName(fn.name)}:`,
+        queueKey: `${this.prefix}:${fn.queue}:`,
         optsTail: JSON.stringify(jobOptions).slice(1),
         highWaterMark: fn.highWaterMark ?? options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK,
       });
@@ -106,7 +102,7 @@ export class Bus {
     const jobs: JobSpec[] = [];
     const unrouted: Promise<unknown>[] = [];
     for (const event of events) {
-      const targets = this.router.match(event);
+      const targets = await this.applyFilters(event, this.router.match(event));
       if (targets.length === 0) {
         unrouted.push(this.connection.xadd(`${this.prefix}:unrouted`, 'MAXLEN', '~', UNROUTED_MAX, '*', 'event', JSON.stringify(event)));
         continue;
@@ -127,12 +123,19 @@ export class Bus {
       throw new BusUnavailableError(err instanceof EnqueueTimeoutError ? err.message : (err as Error).message, { cause: err });
     }
     const refused = new Set<string>();
-    results.forEach((r, i) => r === -1 && refused.add(jobs[i]!.target.queueKey.slice(this.prefix.length + 4, -1)));
+    results.forEach((r, i) => r === -1 && refused.add(jobs[i]!.target.queueKey.slice(this.prefix.length + 1, -1)));
     if (refused.size) {
       this.refusedForBackpressure += events.length;
       throw new BackpressureError([...refused]);
     }
     return { ids: events.map((e) => e.id), routed: jobs.length };
+  }
+
+  /** JSONata filters run only for the targets whose trigger already matched. */
+  private async applyFilters(event: CloudEvent, targets: FunctionConfig[]): Promise<FunctionConfig[]> {
+    if (!targets.some((t) => t.filter)) return targets;
+    const keep = await Promise.all(targets.map(async (t) => !t.filter || Boolean(await t.filter.evaluate(event).catch(() => false))));
+    return targets.filter((_, i) => keep[i]);
   }
 
   private async withinTimeout<T>(work: Promise<T>): Promise<T> {

@@ -2,7 +2,7 @@
  * Loads switchboard.yaml: safe YAML parsing, secret references, schema validation composed from
  * every connector type's own schema, and errors that name file, line, column, field and expectation.
  */
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { TSchema } from '@sinclair/typebox';
@@ -12,7 +12,8 @@ import { SwitchboardError } from '../errors.js';
 import type { ConnectorDefinition } from '../registry/contract.js';
 import { builtinRegistry } from '../registry/builtins.js';
 import type { ConnectorRegistry } from '../registry/registry.js';
-import { RootSchema, type RootConfig, type TriggerSpec } from './schema.js';
+import { normalizeFunctions, type FunctionConfig } from './functions.js';
+import { RootSchema, type RootConfig } from './schema.js';
 import { toBytes, toMilliseconds } from './units.js';
 
 export interface ConfigIssue {
@@ -42,19 +43,7 @@ export interface ConnectorConfig {
   definition: ConnectorDefinition;
 }
 
-export interface FunctionConfig {
-  name: string;
-  runtime: 'node';
-  /** Absolute path of the module. */
-  module: string;
-  trigger: TriggerSpec;
-  attempts: number;
-  backoff: { type: 'exponential' | 'fixed'; delay: number };
-  timeoutMs: number;
-  concurrency: number;
-  highWaterMark?: number;
-  emit?: { type: string; source?: string; subject?: string };
-}
+export type { FunctionConfig, RuntimeConfig } from './functions.js';
 
 export interface SwitchboardConfig {
   file: string;
@@ -215,33 +204,12 @@ export async function parseConfig(text: string, file: string, options: LoadOptio
     connectors.push({ name: entry.name, type: entry.type, config: entry.config as Record<string, unknown>, definition });
   }
 
-  const functions: FunctionConfig[] = [];
-  const functionLines = new Map<string, number>();
-  for (const [i, fn] of root.functions.entries()) {
-    const seen = functionLines.get(fn.name);
-    if (seen !== undefined) {
-      issueAt(locate(['functions', i, 'name']), `functions[${i}].name`, `duplicate function name "${fn.name}" (first defined at line ${seen})`);
-    } else {
-      functionLines.set(fn.name, lineCounter.linePos(locate(['functions', i, 'name'])).line);
-    }
-    const modulePath = path.resolve(dir, fn.module);
-    if (!existsSync(modulePath)) {
-      issueAt(locate(['functions', i, 'module']), `functions[${i}].module`, `module file not found: ${modulePath}`);
-    }
-    const retry = fn.retry ?? { attempts: 3, backoff: { type: 'exponential' as const, delay: '1s' } };
-    functions.push({
-      name: fn.name,
-      runtime: fn.runtime,
-      module: modulePath,
-      trigger: fn.trigger,
-      attempts: retry.attempts,
-      backoff: { type: retry.backoff.type, delay: toMilliseconds(retry.backoff.delay) },
-      timeoutMs: toMilliseconds(fn.timeout),
-      concurrency: fn.concurrency,
-      ...(fn.highWaterMark !== undefined ? { highWaterMark: fn.highWaterMark } : {}),
-      ...(fn.emit ? { emit: fn.emit } : {}),
-    });
-  }
+  const functions = normalizeFunctions(root, {
+    dir,
+    report: (at, message) => issueAt(locate(at), fieldPath(at), message),
+    lineOf: (at) => lineCounter.linePos(locate(at)).line,
+    outboundConnectors: new Set(connectors.filter((c) => c.definition.outbound).map((c) => c.name)),
+  });
   if (issues.length) throw fail();
 
   return {

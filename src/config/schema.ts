@@ -53,6 +53,8 @@ export const Trigger = Type.Recursive(
   { $id: 'Trigger' },
 );
 export type TriggerSpec = Static<typeof Trigger>;
+// Used in several places, defined once in the root's $defs.
+const TriggerRef = Type.Unsafe<TriggerSpec>(Type.Ref('Trigger'));
 
 export const RetryPolicy = Type.Object(
   {
@@ -68,26 +70,72 @@ export const RetryPolicy = Type.Object(
   { additionalProperties: false },
 );
 
+const JsonataExpression = (description: string) => Type.String({ minLength: 1, description: `JSONata: ${description}` });
+
 export const EmitSpec = Type.Object(
   {
     type: Type.String({ minLength: 1, description: 'CloudEvent type of the emitted event' }),
     source: Type.Optional(Type.String({ minLength: 1, description: 'defaults to /switchboard/functions/<name>' })),
     subject: Type.Optional(Type.String({ minLength: 1 })),
+    data: Type.Optional(JsonataExpression('shapes the emitted data from the result ($ is the result, $event the cause)')),
   },
   { additionalProperties: false },
 );
 
+/** What runs functions and routes alike: when, how often, how many at once. */
+const RunPolicy = {
+  retry: Type.Optional(RetryPolicy),
+  timeout: Duration({ default: '30s' }),
+  concurrency: Type.Integer({ minimum: 1, maximum: 10_000, default: 10 }),
+  highWaterMark: Type.Optional(Type.Integer({ minimum: 0, description: 'most waiting jobs before new events for it get 503; defaults to bus.highWaterMark' })),
+};
+
 export const FunctionSpec = Type.Object(
   {
     name: Name,
-    runtime: StringEnum(['node'], { description: 'node: a JS or TS module whose default export is async (event, ctx) => result' }),
-    module: Type.String({ minLength: 1, description: 'path to the module, relative to this file' }),
-    trigger: Trigger,
-    retry: Type.Optional(RetryPolicy),
-    timeout: Duration({ default: '30s' }),
-    concurrency: Type.Integer({ minimum: 1, maximum: 10_000, default: 10 }),
-    highWaterMark: Type.Optional(Type.Integer({ minimum: 0, description: 'most waiting jobs before new events for this function get 503; defaults to bus.highWaterMark' })),
+    runtime: StringEnum(['node', 'process', 'http'], {
+      description: 'node: a JS/TS module (default export async (event, ctx) => result); process: any program (event on stdin, result on stdout); http: POST the event to a URL',
+    }),
+    module: Type.Optional(Type.String({ minLength: 1, description: 'node: path to the module, relative to this file' })),
+    isolated: Type.Optional(Type.Boolean({ description: 'node: run in a worker thread with a memory limit, terminated on timeout' })),
+    memoryLimit: Type.Optional(Type.Integer({ minimum: 16, description: 'node isolated: heap limit in MiB (default 128)' })),
+    command: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'process: program and arguments, e.g. [python3, fn.py]' })),
+    env: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }), Type.String(), { description: 'process: the only environment variables the program sees' })),
+    persistent: Type.Optional(
+      Type.Object({ instances: Type.Integer({ minimum: 1, maximum: 256, default: 1 }) }, { additionalProperties: false, description: 'process: keep long-lived processes speaking NDJSON over stdio' }),
+    ),
+    url: Type.Optional(Type.String({ pattern: '^https?://', description: 'http: where the event is POSTed in CloudEvents binary mode' })),
+    headers: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'http: sent with every call' })),
+    allowPrivateNetworks: Type.Optional(Type.Boolean({ description: 'http: permit private and loopback addresses' })),
+    trigger: Type.Optional(TriggerRef),
+    filter: Type.Optional(JsonataExpression('the event matches only when this is truthy, e.g. data.amount > 100')),
+    input: Type.Optional(JsonataExpression('reshapes the event data the function receives')),
+    ...RunPolicy,
     emit: Type.Optional(EmitSpec),
+  },
+  { additionalProperties: false },
+);
+
+export const SequenceSpec = Type.Object(
+  {
+    name: Name,
+    trigger: TriggerRef,
+    filter: Type.Optional(JsonataExpression('the sequence starts only when this is truthy')),
+    steps: Type.Array(Name, { minItems: 1, description: 'functions run one after the other, each on the previous result' }),
+    emit: Type.Optional(EmitSpec),
+  },
+  { additionalProperties: false },
+);
+
+export const RouteSpec = Type.Object(
+  {
+    name: Name,
+    trigger: TriggerRef,
+    filter: Type.Optional(JsonataExpression('the route runs only when this is truthy')),
+    connector: Name,
+    call: Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', description: 'the connector API method, e.g. postMessage or request' }),
+    args: JsonataExpression('the argument of the call, built from the event'),
+    ...RunPolicy,
   },
   { additionalProperties: false },
 );
@@ -129,8 +177,10 @@ export const RootSchema = Type.Object(
     ),
     connectors: Type.Array(ConnectorEntry, { default: [] }),
     functions: Type.Array(FunctionSpec, { default: [] }),
+    sequences: Type.Array(SequenceSpec, { default: [] }),
+    routes: Type.Array(RouteSpec, { default: [] }),
   },
-  { additionalProperties: false, $id: 'https://switchboard.dev/schemas/switchboard.schema.json' },
+  { additionalProperties: false, $id: 'https://switchboard.dev/schemas/switchboard.schema.json', $defs: { Trigger } },
 );
 export type RootConfig = Static<typeof RootSchema>;
 

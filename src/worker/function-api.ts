@@ -1,6 +1,9 @@
 /** What a function module sees. A handler is `export default async (event, ctx) => result`. */
 import type { Logger } from 'pino';
 import type { CloudEvent } from '../events/cloudevent.js';
+import type { FunctionState } from './state.js';
+
+export type { FunctionState, StateOptions } from './state.js';
 
 export interface EmitInput<T = unknown> {
   type: string;
@@ -26,6 +29,8 @@ export interface FunctionContext<Connectors extends object = Record<string, any>
   idempotencyKey: string;
   /** Aborted when the function times out. */
   signal: AbortSignal;
+  /** A small key-value store in Redis scoped to this function (counters, dedup, aggregation). */
+  state: FunctionState;
 }
 
 export type FunctionHandler<Data = any, Result = unknown, Connectors extends object = Record<string, any>> = (

@@ -1,17 +1,25 @@
 /**
- * Runs functions: one BullMQ worker per function queue, so each function has its own concurrency,
- * retries and dead letters. A function's result can become a new event (emit), which is how
- * workflows chain.
+ * Runs functions and routes: one BullMQ worker per queue, so each has its own concurrency, retries
+ * and dead letters. A result can become a new event (emit), which is how workflows chain; a dead
+ * letter is announced as a `dev.switchboard.function.failed` event, so a compensating function can react.
  */
+import { randomBytes } from 'node:crypto';
 import { Worker, type Job } from 'bullmq';
 import type { Logger } from 'pino';
-import { functionQueueName, type Bus } from '../bus/bus.js';
+import type { Bus } from '../bus/bus.js';
 import { workerConnectionOptions } from '../bus/redis.js';
 import type { FunctionConfig } from '../config/load.js';
 import { SwitchboardError } from '../errors.js';
 import { createCloudEvent, type CloudEvent } from '../events/cloudevent.js';
-import type { EmitInput, FunctionContext, FunctionHandler } from './function-api.js';
+import type { EmitInput, FunctionContext } from './function-api.js';
+import { httpRuntime } from './runtimes/http.js';
+import { isolatedRuntime } from './runtimes/isolated.js';
 import { loadNodeHandler, type ModuleImporter } from './runtimes/node.js';
+import { processRuntime } from './runtimes/process.js';
+import type { Runtime } from './runtimes/types.js';
+import { functionState } from './state.js';
+
+export const FUNCTION_FAILED_TYPE = 'dev.switchboard.function.failed';
 
 export interface FunctionWorkersOptions {
   functions: readonly FunctionConfig[];
@@ -24,16 +32,55 @@ export interface FunctionWorkersOptions {
   importModule?: ModuleImporter;
 }
 
+const TRACEPARENT = /^00-([0-9a-f]{32})-[0-9a-f]{16}-([0-9a-f]{2})$/;
+
+/** The distributed-tracing extension for an event caused by `cause`: same trace, a new span. */
+export function childTraceContext(cause: CloudEvent): { traceparent: string; tracestate?: string } {
+  const parsed = typeof cause.traceparent === 'string' ? TRACEPARENT.exec(cause.traceparent) : null;
+  const traceId = parsed?.[1] ?? randomBytes(16).toString('hex');
+  const flags = parsed?.[2] ?? '01';
+  return {
+    traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-${flags}`,
+    ...(parsed && typeof cause.tracestate === 'string' ? { tracestate: cause.tracestate } : {}),
+  };
+}
+
 export class FunctionWorkers {
   private readonly workers: Worker[] = [];
+  private readonly runtimes: Runtime[] = [];
 
   constructor(private readonly options: FunctionWorkersOptions) {}
 
+  private async createRuntime(fn: FunctionConfig): Promise<Runtime> {
+    const runtime = fn.runtime;
+    switch (runtime.kind) {
+      case 'node': {
+        if (runtime.isolated) return isolatedRuntime(runtime);
+        const handler = await loadNodeHandler(runtime.module, this.options.importModule);
+        return { invoke: async (event, ctx) => handler(event, ctx), close: async () => {} };
+      }
+      case 'process':
+        return processRuntime(runtime);
+      case 'http':
+        return httpRuntime(runtime);
+      case 'route': {
+        const api = this.options.connectors[runtime.connector] as Record<string, unknown> | undefined;
+        if (!api || typeof api[runtime.call] !== 'function') {
+          const methods = api ? Object.keys(api).filter((k) => typeof api[k] === 'function') : [];
+          throw new Error(`route ${fn.name}: connector "${runtime.connector}" has no method "${runtime.call}"; it has: ${methods.join(', ') || 'none'}`);
+        }
+        const call = (api[runtime.call] as (args: unknown) => unknown).bind(api);
+        return { invoke: async (event) => call(await runtime.args.evaluate(event)), close: async () => {} };
+      }
+    }
+  }
+
   async start(): Promise<void> {
-    const handlers = await Promise.all(this.options.functions.map(async (fn) => [fn, await loadNodeHandler(fn.module, this.options.importModule)] as const));
-    for (const [fn, handler] of handlers) {
-      const log = this.options.log.child({ function: fn.name });
-      const worker = new Worker(functionQueueName(fn.name), (job: Job<CloudEvent>) => this.run(fn, handler, job, log), {
+    for (const fn of this.options.functions) {
+      const runtime = await this.createRuntime(fn);
+      this.runtimes.push(runtime);
+      const log = this.options.log.child({ [fn.runtime.kind === 'route' ? 'route' : 'function']: fn.name });
+      const worker = new Worker(fn.queue, (job: Job<CloudEvent>) => this.run(fn, runtime, job, log), {
         connection: workerConnectionOptions(this.options.redisUrl),
         prefix: this.options.prefix,
         concurrency: fn.concurrency,
@@ -43,35 +90,63 @@ export class FunctionWorkers {
         if (!job) return;
         const finalAttempt = job.attemptsMade >= (job.opts.attempts ?? 1);
         const details = { jobId: job.id, eventId: job.data.id, attempt: job.attemptsMade, err: err.message };
-        if (finalAttempt) log.warn({ ...details, outcome: 'dead-lettered' }, 'function failed its last attempt; dead-lettered');
-        else log.info({ ...details, outcome: 'retrying' }, 'function failed; will retry');
+        if (!finalAttempt) return log.info({ ...details, outcome: 'retrying' }, 'failed; will retry');
+        log.warn({ ...details, outcome: 'dead-lettered' }, 'failed its last attempt; dead-lettered');
+        this.announceFailure(fn, job, err).catch((e: Error) => log.error({ ...details, err: e.message }, 'could not publish the failure event'));
       });
       this.workers.push(worker);
     }
     await Promise.all(this.workers.map((w) => w.waitUntilReady()));
   }
 
-  private async run(fn: FunctionConfig, handler: FunctionHandler, job: Job<CloudEvent>, log: Logger): Promise<unknown> {
-    const event = job.data;
+  private sourceOf(fn: FunctionConfig): string {
+    return `/switchboard/${fn.runtime.kind === 'route' ? 'routes' : 'functions'}/${fn.name}`;
+  }
+
+  private async announceFailure(fn: FunctionConfig, job: Job<CloudEvent>, err: Error): Promise<void> {
+    const event = createCloudEvent({
+      id: `${job.id}-failed-${job.finishedOn ?? Date.now()}`,
+      source: this.sourceOf(fn),
+      type: FUNCTION_FAILED_TYPE,
+      subject: fn.name,
+      time: new Date().toISOString(),
+      datacontenttype: 'application/json',
+      data: { function: fn.name, jobId: job.id, attempts: job.attemptsMade, error: err.message, event: job.data },
+      ...childTraceContext(job.data),
+    });
+    await this.options.bus.publish([event]);
+  }
+
+  private async run(fn: FunctionConfig, runtime: Runtime, job: Job<CloudEvent>, log: Logger): Promise<unknown> {
+    const cause = job.data;
     const controller = new AbortController();
     const jobId = job.id!;
+    const source = this.sourceOf(fn);
     let emitted = 0;
-    const source = `/switchboard/functions/${fn.name}`;
     const ctx: FunctionContext = {
       functionName: fn.name,
       connectors: this.options.connectors,
-      log: log.child({ eventId: event.id, attempt: job.attemptsMade + 1 }),
+      log: log.child({ eventId: cause.id, attempt: job.attemptsMade + 1 }),
       attempt: job.attemptsMade + 1,
       idempotencyKey: jobId,
       signal: controller.signal,
+      state: functionState(this.options.bus.connection, this.options.prefix, fn.name),
       emit: async (input: EmitInput) => {
-        const out = createCloudEvent({ time: new Date().toISOString(), ...input, id: input.id ?? `${jobId}-emit-${++emitted}`, source: input.source ?? source });
+        const out = createCloudEvent({
+          time: new Date().toISOString(),
+          ...childTraceContext(cause),
+          ...input,
+          id: input.id ?? `${jobId}-emit-${++emitted}`,
+          source: input.source ?? source,
+        });
         await this.options.bus.publish([out]);
         return out.id;
       },
     };
-    const result = await withTimeout(Promise.resolve().then(() => handler(event, ctx)), fn.timeoutMs, controller, fn.name);
+    const event = fn.input ? { ...cause, data: await fn.input.evaluate(cause) } : cause;
+    const result = await withTimeout(Promise.resolve().then(() => runtime.invoke(event, ctx)), fn.timeoutMs, controller, fn.name);
     if (fn.emit && result !== undefined) {
+      const data = fn.emit.data ? await fn.emit.data.evaluate(result, { event: cause }) : result;
       const next = createCloudEvent({
         id: `${jobId}-result`,
         source: fn.emit.source ?? source,
@@ -79,7 +154,8 @@ export class FunctionWorkers {
         time: new Date().toISOString(),
         ...(fn.emit.subject ? { subject: fn.emit.subject } : {}),
         datacontenttype: 'application/json',
-        data: result,
+        data,
+        ...childTraceContext(cause),
       });
       await this.options.bus.publish([next]);
     }
@@ -89,6 +165,7 @@ export class FunctionWorkers {
   async close(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.close()));
     this.workers.length = 0;
+    await Promise.all(this.runtimes.splice(0).map((r) => r.close()));
   }
 }
 
