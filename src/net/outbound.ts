@@ -4,6 +4,8 @@
  * unless the connector allows private networks.
  */
 import dns from 'node:dns';
+import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { Agent, buildConnector } from 'undici';
@@ -64,4 +66,27 @@ export function unwrapFetchError(err: unknown): unknown {
     current = (current as Error & { cause?: unknown }).cause;
   }
   return err;
+}
+
+/**
+ * The same guard for libraries built on Node's http module (axios inside vendor SDKs): an agent that
+ * resolves through the guarded lookup and refuses literal private addresses. Pick it by URL scheme.
+ */
+export function createGuardedNodeAgent(url: string, options: OutboundAgentOptions): http.Agent {
+  const secure = new URL(url).protocol === 'https:';
+  const base = { keepAlive: true, ...(options.allowPrivateNetworks ? {} : { lookup: guardedLookup as unknown as typeof dns.lookup }) };
+  const agent = secure ? new https.Agent(base) : new http.Agent(base);
+  if (!options.allowPrivateNetworks) {
+    const create = (agent as unknown as { createConnection: (o: { host?: string }, cb: unknown) => unknown }).createConnection.bind(agent);
+    (agent as unknown as { createConnection: unknown }).createConnection = (o: { host?: string }, cb: unknown) => {
+      const host = (o.host ?? '').replace(/^\[|\]$/g, '');
+      if (net.isIP(host) && !isPublicAddress(host)) {
+        // Agent waits for the callback when createConnection returns nothing.
+        process.nextTick(cb as (err: Error) => void, new BlockedAddressError(host, host));
+        return undefined;
+      }
+      return create(o, cb);
+    };
+  }
+  return agent;
 }

@@ -1,11 +1,12 @@
 import cloudevents from '../../connectors/cloudevents/index.js';
 import cron from '../../connectors/cron/index.js';
 import http from '../../connectors/http/index.js';
+import slack from '../../connectors/slack/index.js';
 import webhook from '../../connectors/webhook/index.js';
 import type { ConnectorDefinition } from './contract.js';
 import { ConnectorRegistry } from './registry.js';
 
-export const BUILTIN_CONNECTORS: ConnectorDefinition[] = [webhook, cloudevents, cron, http] as ConnectorDefinition[];
+export const BUILTIN_CONNECTORS: ConnectorDefinition[] = [webhook, cloudevents, cron, http, slack] as ConnectorDefinition[];
 
 export function builtinRegistry(): ConnectorRegistry {
   const registry = new ConnectorRegistry();
