@@ -40,6 +40,16 @@ describe('http connector', () => {
     expect(recorder.requests[0]!.headers[header]).toBe(expected);
   });
 
+  test('429 and 5xx are retried, after Retry-After when given', async () => {
+    let calls = 0;
+    recorder.respond = () => (++calls === 1 ? { status: 429, body: {}, headers: { 'retry-after': '1' } } : calls === 2 ? { status: 503, body: {} } : { status: 200, body: { ok: 3 } });
+    const started = Date.now();
+    const res = await client({ retries: 2 }).request({ path: '/flaky' });
+    expect(res.data).toEqual({ ok: 3 });
+    expect(calls).toBe(3);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+  });
+
   test('an error status throws with the status and whether it is worth retrying', async () => {
     recorder.respond = () => ({ status: 429, body: { slow: 'down' } });
     const err = (await client().request({ path: '/x' }).catch((e: unknown) => e)) as OutboundHttpError;

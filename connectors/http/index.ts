@@ -26,6 +26,8 @@ export const HttpConfigSchema = Type.Object(
     ),
     timeout: Duration({ default: '10s', description: 'whole request, headers and body' }),
     allowPrivateNetworks: Type.Boolean({ default: false, description: 'permit private, loopback and link-local targets' }),
+    retries: Type.Integer({ minimum: 0, maximum: 10, default: 2, description: 'retries on 429 and 5xx, after Retry-After when the answer gives one' }),
+    maxRetryDelay: Duration({ default: '30s', description: 'longest wait between retries; a longer Retry-After fails the call (the function retries later)' }),
   },
   { additionalProperties: false },
 );
@@ -83,10 +85,48 @@ function authHeaders(auth: HttpConfig['auth']): Record<string, string> {
   }
 }
 
-export function createHttpClient(config: HttpConfig, agent: Agent): HttpApi {
+/** Milliseconds to wait before retrying, from Retry-After (seconds or an HTTP date), else exponential. */
+export function retryDelay(retryAfter: string | undefined, attempt: number, now = Date.now()): number {
+  if (retryAfter !== undefined) {
+    if (/^\d+$/.test(retryAfter.trim())) return Number(retryAfter) * 1000;
+    const date = Date.parse(retryAfter);
+    if (!Number.isNaN(date)) return Math.max(0, date - now);
+  }
+  return Math.min(200 * 2 ** attempt, 5000);
+}
+
+/** What a client needs: the base URL and timeout; the rest has defaults. Other connectors build on it. */
+export type HttpClientOptions = Pick<HttpConfig, 'baseUrl' | 'timeout'> & Partial<Omit<HttpConfig, 'baseUrl' | 'timeout'>>;
+
+export function createHttpClient(config: HttpClientOptions, agent: Agent): HttpApi {
   const base = config.baseUrl.replace(/\/+$/, '');
   const defaults = { ...lowerKeys(config.headers ?? {}), ...authHeaders(config.auth) };
   const timeoutMs = toMilliseconds(config.timeout);
+  const retries = config.retries ?? 0;
+  const maxRetryDelay = toMilliseconds(config.maxRetryDelay ?? '30s');
+  const once = async <T>(url: URL, method: string, headers: Record<string, string>, body: string | Uint8Array | undefined, target: string): Promise<HttpResponse<T>> => {
+    let res;
+    try {
+      res = await fetch(url, { method, headers, body: body ?? null, dispatcher: agent, signal: AbortSignal.timeout(timeoutMs) });
+    } catch (err) {
+      const cause = unwrapFetchError(err);
+      if (cause instanceof SwitchboardError) throw cause;
+      if ((err as Error).name === 'TimeoutError') throw new SwitchboardError('SWB_ERR_OUTBOUND_TIMEOUT', `${target} did not answer within ${timeoutMs} ms`);
+      throw new Error(`${target} failed: ${(cause as Error)?.message ?? String(cause)}`, { cause: err });
+    }
+    const text = await res.text();
+    const responseHeaders = Object.fromEntries(res.headers.entries());
+    const isJson = /[/+]json\b/.test(responseHeaders['content-type'] ?? '');
+    let data: unknown = text;
+    if (isJson && text) {
+      try {
+        data = JSON.parse(text);
+      } catch {
+        data = text;
+      }
+    }
+    return { status: res.status, headers: responseHeaders, data: data as T };
+  };
   return {
     async request<T>(options: HttpRequestOptions): Promise<HttpResponse<T>> {
       const url = new URL(base + (options.path ?? ''));
@@ -99,29 +139,19 @@ export function createHttpClient(config: HttpConfig, agent: Agent): HttpApi {
       }
       const method = (options.method ?? (body === undefined ? 'GET' : 'POST')).toUpperCase();
       const target = `${method} ${url.origin}${url.pathname}`;
-      let res;
-      try {
-        res = await fetch(url, { method, headers, body: body ?? null, dispatcher: agent, signal: AbortSignal.timeout(timeoutMs) });
-      } catch (err) {
-        const cause = unwrapFetchError(err);
-        if (cause instanceof SwitchboardError) throw cause;
-        if ((err as Error).name === 'TimeoutError') throw new SwitchboardError('SWB_ERR_OUTBOUND_TIMEOUT', `${target} did not answer within ${timeoutMs} ms`);
-        throw new Error(`${target} failed: ${(cause as Error)?.message ?? String(cause)}`, { cause: err });
-      }
-      const text = await res.text();
-      const responseHeaders = Object.fromEntries(res.headers.entries());
-      const isJson = /[/+]json\b/.test(responseHeaders['content-type'] ?? '');
-      let data: unknown = text;
-      if (isJson && text) {
-        try {
-          data = JSON.parse(text);
-        } catch {
-          data = text;
+      for (let attempt = 0; ; attempt++) {
+        const response = await once<T>(url, method, headers, body, target);
+        const retryable = response.status === 429 || response.status >= 500;
+        if (retryable && attempt < retries) {
+          const wait = retryDelay(response.headers['retry-after'], attempt);
+          if (wait <= maxRetryDelay) {
+            await new Promise((r) => setTimeout(r, wait));
+            continue;
+          }
         }
+        if (response.status >= 400 && options.throwOnError !== false) throw new OutboundHttpError(response.status, response as HttpResponse, target);
+        return response;
       }
-      const response: HttpResponse<T> = { status: res.status, headers: responseHeaders, data: data as T };
-      if (res.status >= 400 && options.throwOnError !== false) throw new OutboundHttpError(res.status, response, target);
-      return response;
     },
   };
 }
