@@ -72,7 +72,7 @@ describe('http connector', () => {
 
   test('by default, private, loopback and metadata addresses are refused before any connection', async () => {
     const { log } = captureLogs();
-    const outbound = definition.outbound!({ name: 'api', config: { baseUrl: recorder.url, timeout: '2s', allowPrivateNetworks: false }, log, signal: new AbortController().signal });
+    const outbound = definition.outbound!({ name: 'api', config: { baseUrl: recorder.url, timeout: '2s', allowPrivateNetworks: false, retries: 0, maxRetryDelay: '1s' }, log, signal: new AbortController().signal });
     const api = outbound.api as ReturnType<typeof createHttpClient>;
     try {
       const err = await api.request({ path: '/' }).catch((e: unknown) => e);
@@ -108,7 +108,7 @@ describe('http connector', () => {
   });
 
   test('config checks name the missing auth field', () => {
-    expect(definition.check!({ baseUrl: 'https://x', timeout: '1s', allowPrivateNetworks: false, auth: { type: 'basic', username: 'u' } })).toEqual([
+    expect(definition.check!({ baseUrl: 'https://x', timeout: '1s', allowPrivateNetworks: false, retries: 0, maxRetryDelay: '1s', auth: { type: 'basic', username: 'u' } })).toEqual([
       { path: ['auth'], message: 'missing required field "password" for auth type basic' },
     ]);
   });
