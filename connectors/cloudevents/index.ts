@@ -8,7 +8,11 @@ import { defineConnector, type ConfigProblem, type InboundHttpRequest } from '..
 import { checkExtension, CloudEventError, parseCloudEvent, parseCloudEventBatch, type CloudEvent } from '../../src/events/cloudevent.js';
 import { HttpError } from '../../src/gateway/http-error.js';
 import { SecretString, StringEnum } from '../../src/config/schema.js';
-import { ByteSize, toBytes } from '../../src/config/units.js';
+import { ByteSize, Duration, toBytes } from '../../src/config/units.js';
+import { createCloudEvent, type CloudEventInput } from '../../src/events/cloudevent.js';
+import { createOutboundAgent } from '../../src/net/outbound.js';
+import { binaryModeRequest } from '../../src/worker/runtimes/http.js';
+import { createHttpClient } from '../http/index.js';
 import { parsePayload } from '../webhook/payload.js';
 import { createVerifier } from '../webhook/providers.js';
 import type { WebhookConfig } from '../webhook/schema.js';
@@ -18,9 +22,9 @@ export const CloudEventsConfigSchema = Type.Object(
   {
     path: Type.Optional(Type.String({ pattern: '^/[A-Za-z0-9/_.~-]*$', description: 'URL path; defaults to /hooks/<name>' })),
     bodyLimit: Type.Optional(ByteSize({ description: 'largest accepted body; defaults to gateway.bodyLimit' })),
-    auth: Type.Object(
+    auth: Type.Optional(Type.Object(
       {
-        scheme: StringEnum(['bearer', 'basic', 'hmac', 'none'], { description: 'none must be written out' }),
+        scheme: StringEnum(['bearer', 'basic', 'hmac', 'none'], { description: 'receiving: how senders authenticate; none must be written out' }),
         username: Type.Optional(Type.String({ minLength: 1, description: 'basic' })),
         header: Type.Optional(Type.String({ minLength: 1, description: 'hmac: header carrying the signature' })),
         algorithm: Type.Optional(StringEnum(['sha1', 'sha256', 'sha512'])),
@@ -28,6 +32,19 @@ export const CloudEventsConfigSchema = Type.Object(
         prefix: Type.Optional(Type.String()),
       },
       { additionalProperties: false },
+    )),
+    sink: Type.Optional(
+      Type.Object(
+        {
+          url: Type.String({ pattern: '^https?://', description: 'sending: where events are POSTed' }),
+          mode: StringEnum(['binary', 'structured'], { default: 'binary' }),
+          token: Type.Optional(SecretString({ description: 'sent as a bearer token' })),
+          timeout: Duration({ default: '10s' }),
+          retries: Type.Integer({ minimum: 0, maximum: 10, default: 3 }),
+          allowPrivateNetworks: Type.Boolean({ default: false }),
+        },
+        { additionalProperties: false },
+      ),
     ),
     secret: Type.Optional(SecretString()),
     secrets: Type.Optional(Type.Array(SecretString(), { minItems: 1 })),
@@ -41,7 +58,7 @@ export type CloudEventsConfig = Static<typeof CloudEventsConfigSchema>;
 const CONTEXT_HEADERS = ['specversion', 'id', 'source', 'type', 'dataschema', 'subject', 'time'];
 
 export function toWebhookConfig(config: CloudEventsConfig): WebhookConfig {
-  const { scheme, ...rest } = config.auth;
+  const { scheme, ...rest } = config.auth ?? { scheme: 'none' as const };
   return {
     verify: { scheme, ...(rest.header ? { header: rest.header } : {}), ...(rest.algorithm ? { algorithm: rest.algorithm } : {}), ...(rest.encoding ? { encoding: rest.encoding } : {}), ...(rest.prefix !== undefined ? { prefix: rest.prefix } : {}) },
     ...(config.secret ? { secret: config.secret } : {}),
@@ -106,6 +123,11 @@ export function readEvents(request: InboundHttpRequest, maxBatch: number): Cloud
   }
 }
 
+export interface CloudEventsSinkApi {
+  /** Validates the event and POSTs it to the sink; resolves with the sink's status. */
+  send(event: CloudEventInput): Promise<{ status: number }>;
+}
+
 export default defineConnector({
   type: 'cloudevents',
   description: 'Receives CloudEvents over HTTP in binary, structured or batch mode.',
@@ -113,11 +135,32 @@ export default defineConnector({
 
   check(config) {
     const problems: ConfigProblem[] = [];
+    if (!config.auth && !config.sink) problems.push({ path: [], message: 'set "auth" (to receive CloudEvents), "sink" (to send them), or both' });
+    if (!config.auth) return problems;
     const scheme = config.auth.scheme;
     if (scheme !== 'none' && !config.secret && !config.secrets) problems.push({ path: [], message: `missing required field "secret" (or "secrets") for auth ${scheme}` });
     if (scheme === 'hmac' && !config.auth.header) problems.push({ path: ['auth'], message: 'missing required field "header" for auth hmac' });
     if (scheme === 'basic' && !config.auth.username) problems.push({ path: ['auth'], message: 'missing required field "username" for auth basic' });
     return problems;
+  },
+
+  outbound(ctx) {
+    const sink = ctx.config.sink;
+    if (!sink) return { api: {}, close: async () => {} };
+    const agent = createOutboundAgent({ allowPrivateNetworks: sink.allowPrivateNetworks });
+    const client = createHttpClient({ baseUrl: sink.url, timeout: sink.timeout, retries: sink.retries, ...(sink.token ? { auth: { type: 'bearer' as const, token: sink.token } } : {}) }, agent);
+    const api: CloudEventsSinkApi = {
+      async send(input) {
+        const event = createCloudEvent(input);
+        const request =
+          sink.mode === 'structured'
+            ? { headers: { 'content-type': 'application/cloudevents+json; charset=utf-8' }, body: JSON.stringify(event) }
+            : binaryModeRequest(event);
+        const res = await client.request({ method: 'POST', headers: request.headers, ...(request.body !== undefined ? { body: request.body } : {}) });
+        return { status: res.status };
+      },
+    };
+    return { api, close: () => agent.close() };
   },
 
   inbound(ctx) {
@@ -127,6 +170,7 @@ export default defineConnector({
     const unmounts: (() => void)[] = [];
     return {
       async start(io) {
+        if (!config.auth) return; // a sink only
         if (!io.http) throw new Error(`cloudevents connector "${ctx.name}" needs the gateway role`);
         unmounts.push(
           io.http.route({

@@ -1,12 +1,15 @@
 import cloudevents from '../../connectors/cloudevents/index.js';
 import cron from '../../connectors/cron/index.js';
 import http from '../../connectors/http/index.js';
+import github from '../../connectors/github/index.js';
+import sendgrid from '../../connectors/sendgrid/index.js';
 import slack from '../../connectors/slack/index.js';
+import twilio from '../../connectors/twilio/index.js';
 import webhook from '../../connectors/webhook/index.js';
 import type { ConnectorDefinition } from './contract.js';
 import { ConnectorRegistry } from './registry.js';
 
-export const BUILTIN_CONNECTORS: ConnectorDefinition[] = [webhook, cloudevents, cron, http, slack] as ConnectorDefinition[];
+export const BUILTIN_CONNECTORS: ConnectorDefinition[] = [webhook, cloudevents, cron, http, slack, github, twilio, sendgrid] as ConnectorDefinition[];
 
 export function builtinRegistry(): ConnectorRegistry {
   const registry = new ConnectorRegistry();
