@@ -2,6 +2,7 @@ import cloudevents from '../../connectors/cloudevents/index.js';
 import cron from '../../connectors/cron/index.js';
 import http from '../../connectors/http/index.js';
 import github from '../../connectors/github/index.js';
+import google from '../../connectors/google/index.js';
 import sendgrid from '../../connectors/sendgrid/index.js';
 import slack from '../../connectors/slack/index.js';
 import twilio from '../../connectors/twilio/index.js';
@@ -9,7 +10,7 @@ import webhook from '../../connectors/webhook/index.js';
 import type { ConnectorDefinition } from './contract.js';
 import { ConnectorRegistry } from './registry.js';
 
-export const BUILTIN_CONNECTORS: ConnectorDefinition[] = [webhook, cloudevents, cron, http, slack, github, twilio, sendgrid] as ConnectorDefinition[];
+export const BUILTIN_CONNECTORS: ConnectorDefinition[] = [webhook, cloudevents, cron, http, slack, github, google, twilio, sendgrid] as ConnectorDefinition[];
 
 export function builtinRegistry(): ConnectorRegistry {
   const registry = new ConnectorRegistry();
