@@ -141,6 +141,21 @@ describe('runtimes', () => {
       expect(call.headers).toMatchObject({ 'ce-specversion': '1.0', 'ce-type': 'test.http', 'ce-source': '/runtimes', 'content-type': 'application/json', 'x-fn-key': 'abc' });
     });
 
+    test('an endpoint slower than the timeout fails the run', async () => {
+      const slow = await import('node:http').then(({ default: http }) => {
+        const server = http.createServer(() => {});
+        return new Promise<{ server: typeof server; url: string }>((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}` })));
+      });
+      const { httpRuntime } = await import('../src/worker/runtimes/http.js');
+      const runtime = httpRuntime({ kind: 'http', url: slow.url, headers: {}, allowPrivateNetworks: true });
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(new Error('function remote timed out after 100 ms')), 100);
+      await expect(runtime.invoke({ specversion: '1.0', id: 'x', source: '/s', type: 't' }, { signal: controller.signal } as never)).rejects.toThrow('timed out after 100 ms');
+      slow.server.closeAllConnections();
+      slow.server.close();
+      await runtime.close();
+    });
+
     test('anything but a 2xx is a failure that is retried', async () => {
       recorder.respond = (r) => (r.url === '/fn' ? { status: 502, body: { down: true } } : { status: 200, body: {} });
       const { letter } = await run('remote', 'test.http', { order: 10 });

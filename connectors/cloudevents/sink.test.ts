@@ -1,7 +1,7 @@
 /** The cloudevents connector as a sender: events POSTed to a sink in binary or structured mode. */
 import definition, { type CloudEventsSinkApi } from './index.js';
 import { startRecorder, type Recorder } from '../../test/helpers/index.js';
-import { connectOutbound } from '../../test/peers/outbound.js';
+import { connectOutbound, leaks } from '../../test/peers/outbound.js';
 
 describe('cloudevents sink', () => {
   let sink: Recorder;
@@ -26,6 +26,17 @@ describe('cloudevents sink', () => {
     const req = sink.requests.at(-1)!;
     expect(req.headers['content-type']).toBe('application/cloudevents+json; charset=utf-8');
     expect(req.json).toEqual({ specversion: '1.0', id: 'e2', source: '/orders', type: 'com.example.order', data: 'plain' });
+  });
+
+  test('a 429 is retried after Retry-After, and errors never carry the token', async () => {
+    let calls = 0;
+    sink.respond = () => (++calls === 1 ? { status: 429, headers: { 'retry-after': '1' } } : { status: 202 });
+    await connect('binary').api.send({ id: 'e3', source: '/orders', type: 'com.example.order' });
+    expect(calls).toBe(2);
+    sink.respond = () => ({ status: 401 });
+    const err = await connect('binary').api.send({ id: 'e4', source: '/orders', type: 'com.example.order' }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 401 });
+    expect(leaks(err, 'sink-token')).toBe(false);
   });
 
   test('an invalid event is refused before sending', async () => {

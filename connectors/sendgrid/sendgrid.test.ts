@@ -12,9 +12,9 @@ describe('sendgrid connector', () => {
   });
   afterAll(() => sg.close());
 
-  test('sends mail: POST /v3/mail/send with personalizations, from, subject, content; bearer key; 202', async () => {
+  test('sends mail: POST /v3/mail/send with personalizations, from, subject, content; bearer key; 202; 429 retried', async () => {
     let calls = 0;
-    sg.respond = () => (++calls === 1 ? { status: 503, body: {} } : { status: 202, headers: { 'x-message-id': 'msg-1' } });
+    sg.respond = () => (++calls === 1 ? { status: 429, body: {}, headers: { 'retry-after': '1' } as Record<string, string> } : { status: 202, headers: { 'x-message-id': 'msg-1' } as Record<string, string> });
     const { api } = connectOutbound<SendGridApi>(definition, { baseUrl: sg.url, apiKey: KEY, from: 'billing@example.com' });
     expect(await api.sendMail({ to: ['ada@example.com'], subject: 'Receipt', text: 'Thanks', html: '<b>Thanks</b>' })).toEqual({ messageId: 'msg-1' });
     const req = sg.requests.at(-1)!;
