@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import { Bus } from './bus/bus.js';
 import { resolveRedisUrl } from './bus/redis.js';
-import type { SwitchboardConfig } from './config/load.js';
+import type { ConnectorConfig, FunctionConfig, SwitchboardConfig } from './config/load.js';
 import { buildGateway, type Gateway } from './gateway/app.js';
 import { createLogger } from './log.js';
 import type { InboundConnector, OutboundConnector } from './registry/contract.js';
@@ -35,7 +35,32 @@ export interface Switchboard {
   /** Base URL of the listening gateway. */
   url?: string;
   log: Logger;
-  close(): Promise<void>;
+  /**
+   * Graceful stop: readiness fails, no new requests or jobs are taken, in-flight requests and running
+   * jobs get `graceMs` to finish; jobs still running then go back to their queues.
+   */
+  close(graceMs?: number): Promise<void>;
+  /**
+   * Applies a new, already validated config without a restart: connectors, functions and routes that
+   * changed are replaced, the rest keep running; in-flight requests and jobs are not dropped.
+   */
+  reload(config: SwitchboardConfig): Promise<ReloadReport>;
+}
+
+export interface ReloadReport {
+  connectors: { added: string[]; changed: string[]; removed: string[] };
+  functions: { added: string[]; changed: string[]; removed: string[] };
+  /** Settings that only take effect after a restart (redis, bus, gateway). */
+  needsRestart: string[];
+}
+
+function diff<T extends { name: string; signature: string }>(before: Map<string, T>, after: readonly T[]) {
+  const next = new Map(after.map((x) => [x.name, x]));
+  return {
+    added: after.filter((x) => !before.has(x.name)).map((x) => x.name),
+    changed: after.filter((x) => before.has(x.name) && before.get(x.name)!.signature !== x.signature).map((x) => x.name),
+    removed: [...before.keys()].filter((name) => !next.has(name)),
+  };
 }
 
 export async function startSwitchboard(options: SwitchboardOptions): Promise<Switchboard> {
@@ -51,23 +76,89 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
     highWaterMark: config.bus.highWaterMark,
     log,
   });
-  const inbound: { name: string; connector: InboundConnector; abort: AbortController }[] = [];
-  const outbound: { name: string; connector: OutboundConnector; abort: AbortController }[] = [];
+  type Running<C> = { spec: ConnectorConfig; connector: C; abort: AbortController };
+  const inbound = new Map<string, Running<InboundConnector>>();
+  const outbound = new Map<string, Running<OutboundConnector>>();
+  /** Outbound APIs by name; the object workers hold, updated in place on reload. */
+  const apis: Record<string, object> = {};
+  let current = config;
   let workers: FunctionWorkers | undefined;
   let gateway: Gateway | undefined;
   let started = false;
 
-  const close = async () => {
+  const close = async (graceMs = 25_000) => {
     if (gateway) {
       gateway.draining = true;
-      await gateway.app.close();
+      // Fastify stops accepting and waits for in-flight requests; past the grace, sockets are dropped.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([gateway.app.close(), new Promise((r) => (timer = setTimeout(r, graceMs)))]);
+      clearTimeout(timer);
+      gateway.app.server.closeAllConnections?.();
     }
-    for (const c of inbound) c.abort.abort();
-    await Promise.allSettled(inbound.map((c) => c.connector.close()));
-    await workers?.close();
-    for (const c of outbound) c.abort.abort();
-    await Promise.allSettled(outbound.map((c) => c.connector.close()));
+    for (const c of inbound.values()) c.abort.abort();
+    await Promise.allSettled([...inbound.values()].map((c) => c.connector.close()));
+    await workers?.close(graceMs);
+    for (const c of outbound.values()) c.abort.abort();
+    await Promise.allSettled([...outbound.values()].map((c) => c.connector.close()));
     await bus.close();
+  };
+
+  const startInbound = async (spec: ConnectorConfig) => {
+    if (!spec.definition.inbound || !gateway) return;
+    const abort = new AbortController();
+    const connector = spec.definition.inbound({ name: spec.name, config: spec.config, log: log.child({ connector: spec.name }), signal: abort.signal });
+    inbound.set(spec.name, { spec, connector, abort });
+    await connector.start({ publish: (events, publishOptions) => bus.publish(events, publishOptions), http: gateway.router });
+  };
+  const stopInbound = async (name: string) => {
+    const running = inbound.get(name);
+    if (!running) return;
+    inbound.delete(name);
+    running.abort.abort();
+    await running.connector.close();
+  };
+  const startOutbound = (spec: ConnectorConfig) => {
+    if (!spec.definition.outbound) return;
+    const abort = new AbortController();
+    const connector = spec.definition.outbound({ name: spec.name, config: spec.config, log: log.child({ connector: spec.name }), signal: abort.signal });
+    const previous = outbound.get(spec.name);
+    outbound.set(spec.name, { spec, connector, abort });
+    apis[spec.name] = connector.api;
+    // Calls already made through the old one finish; it closes a little later.
+    if (previous) setTimeout(() => void previous.connector.close().catch(() => {}), 30_000).unref();
+  };
+  const only = typeof options.worker === 'object' ? options.worker.functions : undefined;
+  const mine = (functions: readonly FunctionConfig[]) => (only ? functions.filter((f) => only.includes(f.name)) : functions);
+
+  const reload = async (next: SwitchboardConfig): Promise<ReloadReport> => {
+    const needsRestart = (['redis', 'bus', 'gateway'] as const).filter((k) => JSON.stringify(current[k]) !== JSON.stringify(next[k]));
+    const connectorChanges = diff(new Map([...inbound, ...outbound].map(([n, r]) => [n, r.spec])), next.connectors.filter((c) => (gateway && c.definition.inbound) || (workers && c.definition.outbound)));
+    const byName = new Map(next.connectors.map((c) => [c.name, c]));
+    for (const name of [...connectorChanges.removed, ...connectorChanges.changed]) {
+      await stopInbound(name);
+      if (!byName.has(name) && outbound.has(name)) {
+        const gone = outbound.get(name)!;
+        outbound.delete(name);
+        delete apis[name];
+        setTimeout(() => void gone.connector.close().catch(() => {}), 30_000).unref();
+      }
+    }
+    for (const name of [...connectorChanges.added, ...connectorChanges.changed]) {
+      const spec = byName.get(name)!;
+      if (gateway) await startInbound(spec);
+      if (workers) startOutbound(spec);
+    }
+    bus.setFunctions(next.functions);
+    const functionChanges = workers ? diff(workers.current(), mine(next.functions)) : { added: [], changed: [], removed: [] };
+    if (workers) {
+      for (const name of [...functionChanges.removed, ...functionChanges.changed]) await workers.remove(name);
+      const nextByName = new Map(next.functions.map((f) => [f.name, f]));
+      for (const name of [...functionChanges.added, ...functionChanges.changed]) await workers.add(nextByName.get(name)!);
+    }
+    current = next;
+    const report = { connectors: connectorChanges, functions: functionChanges, needsRestart };
+    log.info({ ...report }, 'config reloaded');
+    return report;
   };
 
   try {
@@ -75,33 +166,18 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
 
     if (options.gateway) {
       gateway = buildGateway({ log, bodyLimit: config.gateway.bodyLimit, isReady: async () => started && (await bus.ping()) });
-      for (const spec of config.connectors) {
-        if (!spec.definition.inbound) continue;
-        const abort = new AbortController();
-        const ctx = { name: spec.name, config: spec.config, log: log.child({ connector: spec.name }), signal: abort.signal };
-        const connector = spec.definition.inbound(ctx);
-        inbound.push({ name: spec.name, connector, abort });
-        await connector.start({ publish: (events, publishOptions) => bus.publish(events, publishOptions), http: gateway.router });
-      }
+      for (const spec of config.connectors) await startInbound(spec);
       await gateway.app.ready();
     }
 
     if (options.worker) {
-      const apis: Record<string, object> = {};
-      for (const spec of config.connectors) {
-        if (!spec.definition.outbound) continue;
-        const abort = new AbortController();
-        const connector = spec.definition.outbound({ name: spec.name, config: spec.config, log: log.child({ connector: spec.name }), signal: abort.signal });
-        outbound.push({ name: spec.name, connector, abort });
-        apis[spec.name] = connector.api;
-      }
-      const only = typeof options.worker === 'object' ? options.worker.functions : undefined;
+      for (const spec of config.connectors) startOutbound(spec);
       if (only) {
         const unknown = only.filter((name) => !config.functions.some((f) => f.name === name));
         if (unknown.length) throw new Error(`unknown function(s): ${unknown.join(', ')}; known: ${config.functions.map((f) => f.name).join(', ')}`);
       }
       workers = new FunctionWorkers({
-        functions: only ? config.functions.filter((f) => only.includes(f.name)) : config.functions,
+        functions: mine(config.functions),
         bus,
         redisUrl,
         prefix: config.redis.prefix,
@@ -122,7 +198,7 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
       if (address && typeof address === 'object') url = `http://${shownHost}:${address.port}`;
     }
     started = true;
-    return { bus, log, close, ...(gateway ? { gateway } : {}), ...(url ? { url } : {}) };
+    return { bus, log, close, reload, ...(gateway ? { gateway } : {}), ...(url ? { url } : {}) };
   } catch (err) {
     await close().catch(() => {});
     throw err;

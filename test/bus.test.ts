@@ -41,6 +41,7 @@ describe('bus', () => {
   const prefix = uniquePrefix('bus');
   const fn = (name: string, trigger: object): FunctionConfig => ({
     name,
+    signature: name,
     queue: `fn.${name}`,
     runtime: { kind: 'node', module: '/dev/null', isolated: false, memoryLimitMb: 128 },
     trigger: trigger as never,

@@ -7,6 +7,7 @@ import { bootSwitchboard, captureLogs, deleteKeys, REDIS_URL, uniquePrefix, wait
 
 const fn = (name: string, extra: Partial<FunctionConfig> = {}): FunctionConfig => ({
   name,
+  signature: name,
   queue: `fn.${name}`,
   runtime: { kind: 'node', module: '/dev/null', isolated: false, memoryLimitMb: 128 },
   trigger: { type: 'com.example.load' } as never,

@@ -53,7 +53,7 @@ export function jobIdFor(functionName: string, event: Pick<CloudEvent, 'source' 
 export class Bus {
   readonly connection: Redis;
   readonly prefix: string;
-  private readonly router: Router<FunctionConfig>;
+  private router: Router<FunctionConfig>;
   private readonly queues = new Map<string, Queue>();
   private readonly jobOptions = new Map<string, JobsOptions>();
   /** Per function: the queue's key prefix and the fixed part of its job options JSON. */
@@ -69,8 +69,23 @@ export class Bus {
     // ioredis reports every failed reconnect; readiness and 503s already say Redis is down.
     this.connection.on('error', () => {});
     this.router = new Router(options.functions);
-    for (const fn of options.functions) {
-      this.queues.set(fn.name, new Queue(fn.queue, { connection: this.connection, prefix: this.prefix }));
+    this.setFunctions(options.functions);
+    this.enqueuer = new BatchingEnqueuer(this.connection, options.enqueueTimeoutMs);
+  }
+
+  /** Routes to these functions from now on (config reload); queues of removed functions are closed. */
+  setFunctions(functions: readonly FunctionConfig[]): void {
+    const names = new Set(functions.map((f) => f.name));
+    for (const [name, queue] of this.queues) {
+      if (!names.has(name)) {
+        this.queues.delete(name);
+        this.targets.delete(name);
+        this.jobOptions.delete(name);
+        void queue.close();
+      }
+    }
+    for (const fn of functions) {
+      if (!this.queues.has(fn.name)) this.queues.set(fn.name, new Queue(fn.queue, { connection: this.connection, prefix: this.prefix }));
       const jobOptions: JobsOptions = {
         attempts: fn.attempts,
         backoff: { type: fn.backoff.type, delay: fn.backoff.delay },
@@ -81,10 +96,10 @@ export class Bus {
       this.targets.set(fn.name, {
         queueKey: `${this.prefix}:${fn.queue}:`,
         optsTail: JSON.stringify(jobOptions).slice(1),
-        highWaterMark: fn.highWaterMark ?? options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK,
+        highWaterMark: fn.highWaterMark ?? this.options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK,
       });
     }
-    this.enqueuer = new BatchingEnqueuer(this.connection, options.enqueueTimeoutMs);
+    this.router = new Router(functions);
   }
 
   queue(functionName: string): Queue | undefined {

@@ -1,4 +1,8 @@
 /** `switchboard dev | gateway | worker | validate | dlq list | dlq replay | send` */
+import { readFileSync, watch } from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import type { Logger } from 'pino';
 import { parseArgs } from 'node:util';
 import { Bus } from '../bus/bus.js';
 import { listDeadLetters, replayDeadLetters } from '../bus/dead-letters.js';
@@ -15,7 +19,8 @@ const USAGE = `Usage: switchboard <command> [options]
 Commands:
   dev                      gateway and worker in one process (starts a private Redis when none is found)
   gateway                  HTTP gateway and inbound connectors
-  worker [--functions a,b] runs functions (all, or the ones named)
+  worker [--functions a,b] [--health-port N]
+                           runs functions and routes (all, or the ones named); /healthz and /readyz on N
   validate [FILE]          checks a config file; exit 0 when valid, 1 with the errors otherwise
   dlq list [--function f] [--json]
   dlq replay [--function f] [--job ID]   runs dead letters again (all of them unless narrowed)
@@ -25,12 +30,15 @@ Commands:
 Options:
   -c, --config FILE   config file (default: $SWITCHBOARD_CONFIG, then ./switchboard.yaml)
   -p, --port N        gateway port (overrides gateway.port)
+  --shutdown-seconds N   on SIGTERM, how long in-flight requests and running jobs may take (default 25)
   -h, --help`;
 
 const OPTIONS = {
   config: { type: 'string', short: 'c' },
   port: { type: 'string', short: 'p' },
   functions: { type: 'string' },
+  'health-port': { type: 'string' },
+  'shutdown-seconds': { type: 'string' },
   function: { type: 'string' },
   job: { type: 'string' },
   json: { type: 'boolean' },
@@ -96,7 +104,8 @@ async function validate(file: string): Promise<number> {
   }
 }
 
-async function serve(role: 'dev' | 'gateway' | 'worker', configPath: string, values: { port?: string; functions?: string }): Promise<number> {
+async function serve(role: 'dev' | 'gateway' | 'worker', configPath: string, values: { port?: string; functions?: string; 'health-port'?: string; 'shutdown-seconds'?: string }): Promise<number> {
+  const graceMs = Number(values['shutdown-seconds'] ?? 25) * 1000;
   const config = await loadConfig(configPath);
   const log = createLogger({ secrets: config.secrets });
   const redis = role === 'dev' ? await ensureRedis(config.redis.url) : { url: resolveRedisUrl(config.redis.url), embedded: false, stop: async () => {} };
@@ -121,17 +130,74 @@ async function serve(role: 'dev' | 'gateway' | 'worker', configPath: string, val
   } else {
     log.info({ functions: functions ?? config.functions.map((f) => f.name) }, `switchboard ${role} running`);
   }
+  const stopWatching = watchConfig(configPath, log, (next) => switchboard.reload(next));
+  let draining = false;
+  const health = values['health-port'] ? await startHealthServer(Number(values['health-port']), async () => !draining && (await switchboard.bus.ping())) : undefined;
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
-      log.info({ signal }, 'shutting down');
+      log.info({ signal, graceMs }, 'shutting down');
       resolve();
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
-  await switchboard.close();
+  draining = true;
+  stopWatching();
+  await switchboard.close(graceMs);
+  health?.close();
   await redis.stop();
+  log.info('stopped');
   return 0;
+}
+
+/**
+ * Live reload: on SIGHUP, or when the config file changes (a ConfigMap update swaps a symlink in its
+ * folder), the file is validated and applied; an invalid file leaves the running config in force.
+ */
+function watchConfig(configPath: string, log: Logger, apply: (config: SwitchboardConfig) => Promise<unknown>): () => void {
+  let lastText = readFileSync(configPath, 'utf8');
+  let queue = Promise.resolve();
+  const reload = (reason: string, force: boolean) => {
+    queue = queue.then(async () => {
+      let text: string;
+      try {
+        text = readFileSync(configPath, 'utf8');
+      } catch (err) {
+        return void log.error({ reason, err: (err as Error).message }, 'config not reloaded: the file cannot be read; the running config stays in force');
+      }
+      if (!force && text === lastText) return;
+      lastText = text;
+      try {
+        await apply(await loadConfig(configPath));
+      } catch (err) {
+        log.error({ reason, err: (err as Error).message }, 'config not reloaded; the running config stays in force');
+      }
+    });
+  };
+  const onHup = () => reload('SIGHUP', true);
+  process.on('SIGHUP', onHup);
+  let timer: NodeJS.Timeout | undefined;
+  const watcher = watch(path.dirname(path.resolve(configPath)), () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => reload('file changed', false), 200);
+  });
+  return () => {
+    process.off('SIGHUP', onHup);
+    clearTimeout(timer);
+    watcher.close();
+  };
+}
+
+/** For worker pods: liveness and readiness without the gateway. */
+function startHealthServer(port: number, isReady: () => Promise<boolean>): Promise<http.Server> {
+  const server = http.createServer((req, res) => {
+    if (req.url === '/healthz') return res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+    if (req.url === '/readyz') {
+      return void isReady().then((ready) => res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: ready ? 'ready' : 'not ready' })));
+    }
+    res.writeHead(404).end();
+  });
+  return new Promise((resolve) => server.listen(port, () => resolve(server)));
 }
 
 async function deadLetters(sub: string | undefined, configPath: string, values: { function?: string; job?: string; json?: boolean }): Promise<number> {

@@ -19,6 +19,8 @@ export type RuntimeConfig =
 
 export interface FunctionConfig {
   name: string;
+  /** What the YAML said (and the sequence wiring), to tell on reload whether it changed. */
+  signature: string;
   /** BullMQ queue name: `fn.<name>` for functions, `route.<name>` for routes. */
   queue: string;
   runtime: RuntimeConfig;
@@ -120,6 +122,7 @@ export function normalizeFunctions(root: RootConfig, cx: NormalizeContext): Func
     if (!runtime) continue;
     out.push({
       name: fn.name,
+      signature: JSON.stringify({ fn, wired }),
       queue: `fn.${fn.name}`,
       runtime,
       trigger,
@@ -141,6 +144,7 @@ export function normalizeFunctions(root: RootConfig, cx: NormalizeContext): Func
     if (!args) continue;
     out.push({
       name: route.name,
+      signature: JSON.stringify({ route }),
       queue: `route.${route.name}`,
       runtime: { kind: 'route', connector: route.connector, call: route.call, args },
       trigger: route.trigger,

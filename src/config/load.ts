@@ -38,6 +38,8 @@ export function formatIssue(issue: ConfigIssue): string {
 
 export interface ConnectorConfig {
   name: string;
+  /** Its type and config block, to tell on reload whether it changed. */
+  signature: string;
   type: string;
   config: Record<string, unknown>;
   definition: ConnectorDefinition;
@@ -201,7 +203,7 @@ export async function parseConfig(text: string, file: string, options: LoadOptio
       const at = ['connectors', i, 'config', ...problem.path];
       issueAt(locate(at), fieldPath(at), problem.message);
     }
-    connectors.push({ name: entry.name, type: entry.type, config: entry.config as Record<string, unknown>, definition });
+    connectors.push({ name: entry.name, signature: JSON.stringify({ type: entry.type, config: entry.config }), type: entry.type, config: entry.config as Record<string, unknown>, definition });
   }
 
   const functions = normalizeFunctions(root, {

@@ -4,7 +4,7 @@
  * letter is announced as a `dev.switchboard.function.failed` event, so a compensating function can react.
  */
 import { randomBytes } from 'node:crypto';
-import { Worker, type Job } from 'bullmq';
+import { WaitingError, Worker, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { Bus } from '../bus/bus.js';
 import { workerConnectionOptions } from '../bus/redis.js';
@@ -45,9 +45,14 @@ export function childTraceContext(cause: CloudEvent): { traceparent: string; tra
   };
 }
 
+/** Aborts a run whose worker is shutting down; its job goes back to the queue, not to failed. */
+class ShutdownAbort extends Error {}
+
 export class FunctionWorkers {
-  private readonly workers: Worker[] = [];
-  private readonly runtimes: Runtime[] = [];
+  /** One BullMQ worker and runtime per function or route, by name. */
+  private readonly running = new Map<string, { fn: FunctionConfig; worker: Worker; runtime: Runtime }>();
+  /** Runs in progress, so a forced shutdown can hand their jobs back. */
+  private readonly inFlight = new Map<string, { job: Job<CloudEvent>; token: string | undefined; controller: AbortController }>();
 
   constructor(private readonly options: FunctionWorkersOptions) {}
 
@@ -76,27 +81,42 @@ export class FunctionWorkers {
   }
 
   async start(): Promise<void> {
-    for (const fn of this.options.functions) {
-      const runtime = await this.createRuntime(fn);
-      this.runtimes.push(runtime);
-      const log = this.options.log.child({ [fn.runtime.kind === 'route' ? 'route' : 'function']: fn.name });
-      const worker = new Worker(fn.queue, (job: Job<CloudEvent>) => this.run(fn, runtime, job, log), {
-        connection: workerConnectionOptions(this.options.redisUrl),
-        prefix: this.options.prefix,
-        concurrency: fn.concurrency,
-      });
-      worker.on('error', (err) => log.warn({ err: err.message }, 'worker connection error'));
-      worker.on('failed', (job, err) => {
-        if (!job) return;
-        const finalAttempt = job.attemptsMade >= (job.opts.attempts ?? 1);
-        const details = { jobId: job.id, eventId: job.data.id, attempt: job.attemptsMade, err: err.message };
-        if (!finalAttempt) return log.info({ ...details, outcome: 'retrying' }, 'failed; will retry');
-        log.warn({ ...details, outcome: 'dead-lettered' }, 'failed its last attempt; dead-lettered');
-        this.announceFailure(fn, job, err).catch((e: Error) => log.error({ ...details, err: e.message }, 'could not publish the failure event'));
-      });
-      this.workers.push(worker);
-    }
-    await Promise.all(this.workers.map((w) => w.waitUntilReady()));
+    for (const fn of this.options.functions) await this.add(fn);
+  }
+
+  /** The functions this process runs now, by name. */
+  current(): Map<string, FunctionConfig> {
+    return new Map([...this.running].map(([name, r]) => [name, r.fn]));
+  }
+
+  /** Starts consuming a function's queue (at start, or when a reload adds it). */
+  async add(fn: FunctionConfig): Promise<void> {
+    const runtime = await this.createRuntime(fn);
+    const log = this.options.log.child({ [fn.runtime.kind === 'route' ? 'route' : 'function']: fn.name });
+    const worker = new Worker(fn.queue, (job: Job<CloudEvent>, token?: string) => this.run(fn, runtime, job, log, token), {
+      connection: workerConnectionOptions(this.options.redisUrl),
+      prefix: this.options.prefix,
+      concurrency: fn.concurrency,
+    });
+    worker.on('error', (err) => log.warn({ err: err.message }, 'worker connection error'));
+    worker.on('failed', (job, err) => {
+      if (!job) return;
+      const finalAttempt = job.attemptsMade >= (job.opts.attempts ?? 1);
+      const details = { jobId: job.id, eventId: job.data.id, attempt: job.attemptsMade, err: err.message };
+      if (!finalAttempt) return log.info({ ...details, outcome: 'retrying' }, 'failed; will retry');
+      log.warn({ ...details, outcome: 'dead-lettered' }, 'failed its last attempt; dead-lettered');
+      this.announceFailure(fn, job, err).catch((e: Error) => log.error({ ...details, err: e.message }, 'could not publish the failure event'));
+    });
+    this.running.set(fn.name, { fn, worker, runtime });
+    await worker.waitUntilReady();
+  }
+
+  /** Stops consuming a function's queue, letting its running jobs finish (a reload removed or changed it). */
+  async remove(name: string, graceMs = 25_000): Promise<void> {
+    const entry = this.running.get(name);
+    if (!entry) return;
+    this.running.delete(name);
+    await this.stop([entry], graceMs);
   }
 
   private sourceOf(fn: FunctionConfig): string {
@@ -117,9 +137,23 @@ export class FunctionWorkers {
     await this.options.bus.publish([event]);
   }
 
-  private async run(fn: FunctionConfig, runtime: Runtime, job: Job<CloudEvent>, log: Logger): Promise<unknown> {
-    const cause = job.data;
+  private async run(fn: FunctionConfig, runtime: Runtime, job: Job<CloudEvent>, log: Logger, token?: string): Promise<unknown> {
     const controller = new AbortController();
+    const key = `${fn.queue}/${job.id}`;
+    this.inFlight.set(key, { job, token, controller });
+    try {
+      return await this.runJob(fn, runtime, job, log, controller);
+    } catch (err) {
+      // Handed back to the queue by a forced shutdown: tell BullMQ not to fail it.
+      if (controller.signal.reason instanceof ShutdownAbort) throw new WaitingError();
+      throw err;
+    } finally {
+      this.inFlight.delete(key);
+    }
+  }
+
+  private async runJob(fn: FunctionConfig, runtime: Runtime, job: Job<CloudEvent>, log: Logger, controller: AbortController): Promise<unknown> {
+    const cause = job.data;
     const jobId = job.id!;
     const source = this.sourceOf(fn);
     let emitted = 0;
@@ -145,6 +179,7 @@ export class FunctionWorkers {
     };
     const event = fn.input ? { ...cause, data: await fn.input.evaluate(cause) } : cause;
     const result = await withTimeout(Promise.resolve().then(() => runtime.invoke(event, ctx)), fn.timeoutMs, controller, fn.name);
+    if (controller.signal.aborted) throw controller.signal.reason;
     if (fn.emit && result !== undefined) {
       const data = fn.emit.data ? await fn.emit.data.evaluate(result, { event: cause }) : result;
       const next = createCloudEvent({
@@ -162,10 +197,34 @@ export class FunctionWorkers {
     return result ?? null;
   }
 
-  async close(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.close()));
-    this.workers.length = 0;
-    await Promise.all(this.runtimes.splice(0).map((r) => r.close()));
+  /**
+   * Stops taking jobs and lets running ones finish for up to `graceMs`; then aborts what is left and
+   * puts those jobs back in their queues at once (not after a lock expiry), so another worker retries them.
+   */
+  async close(graceMs = 25_000): Promise<void> {
+    const entries = [...this.running.values()];
+    this.running.clear();
+    await this.stop(entries, graceMs);
+  }
+
+  private async stop(entries: { fn: FunctionConfig; worker: Worker; runtime: Runtime }[], graceMs: number): Promise<void> {
+    const finished = Promise.all(entries.map((e) => e.worker.close()));
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([finished.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), graceMs)))]);
+    clearTimeout(timer);
+    if (timedOut) {
+      const queues = new Set(entries.map((e) => e.fn.queue));
+      const abandoned = [...this.inFlight.entries()].filter(([key]) => queues.has(key.slice(0, key.lastIndexOf('/')))).map(([, v]) => v);
+      this.options.log.warn({ jobs: abandoned.length, graceMs }, 'shutdown grace period over; handing running jobs back to their queues');
+      await Promise.all(
+        abandoned.map(async ({ job, token, controller }) => {
+          controller.abort(new ShutdownAbort('worker shutting down'));
+          await job.moveToWait(token).catch(() => {});
+        }),
+      );
+      await Promise.all(entries.map((e) => e.worker.close(true)));
+    }
+    await Promise.all(entries.map((e) => e.runtime.close()));
   }
 }
 
@@ -177,6 +236,8 @@ async function withTimeout<T>(work: Promise<T>, ms: number, controller: AbortCon
       controller.abort(err);
       reject(err);
     }, ms);
+    // Aborted from outside (shutdown): stop waiting for the function.
+    controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
   });
   try {
     return await Promise.race([work, timeout]);
