@@ -4,7 +4,7 @@
  */
 import type { Logger } from 'pino';
 import { Bus } from './bus/bus.js';
-import { resolveRedisUrl } from './bus/redis.js';
+import { resolveRedisTarget, type RedisTarget } from './bus/redis.js';
 import type { ConnectorConfig, FunctionConfig, SwitchboardConfig } from './config/load.js';
 import { buildGateway, type Gateway } from './gateway/app.js';
 import { createLogger } from './log.js';
@@ -18,8 +18,8 @@ export interface SwitchboardOptions {
   gateway?: boolean;
   /** Run functions; `functions` limits this process to some of them. */
   worker?: boolean | { functions?: string[] };
-  /** Overrides redis.url and $REDIS_URL. */
-  redisUrl?: string;
+  /** Overrides redis.url, redis.sentinel and the environment. */
+  redisUrl?: RedisTarget;
   log?: Logger;
   /** Where the gateway listens; false builds it without listening (tests use inject). */
   listen?: { host?: string; port?: number } | false;
@@ -65,10 +65,10 @@ function diff<T extends { name: string; signature: string }>(before: Map<string,
 
 export async function startSwitchboard(options: SwitchboardOptions): Promise<Switchboard> {
   const { config } = options;
-  const redisUrl = options.redisUrl ?? resolveRedisUrl(config.redis.url);
+  const redis = options.redisUrl ?? resolveRedisTarget(config.redis);
   const log = options.log ?? createLogger({ secrets: config.secrets });
   const bus = new Bus({
-    redisUrl,
+    redis,
     prefix: config.redis.prefix,
     functions: config.functions,
     dedupWindowMs: config.bus.dedupWindowMs,
@@ -179,7 +179,7 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
       workers = new FunctionWorkers({
         functions: mine(config.functions),
         bus,
-        redisUrl,
+        redis,
         prefix: config.redis.prefix,
         connectors: apis,
         log,

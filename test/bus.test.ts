@@ -51,7 +51,7 @@ describe('bus', () => {
     concurrency: 1,
   });
   const bus = new Bus({
-    redisUrl: REDIS_URL,
+    redis: REDIS_URL,
     prefix,
     functions: [fn('a', { type: 'com.example.a' }), fn('b', { type: { prefix: 'com.example.' } })],
     dedupWindowMs: 60_000,

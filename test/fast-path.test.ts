@@ -23,7 +23,7 @@ describe('fast path', () => {
   const prefix = uniquePrefix('fast');
   let bus: Bus;
   beforeAll(async () => {
-    bus = new Bus({ redisUrl: REDIS_URL, prefix, functions: [fn('a'), fn('b')], dedupWindowMs: 60_000, enqueueTimeoutMs: 2000, log: captureLogs().log });
+    bus = new Bus({ redis: REDIS_URL, prefix, functions: [fn('a'), fn('b')], dedupWindowMs: 60_000, enqueueTimeoutMs: 2000, log: captureLogs().log });
     await bus.waitUntilReady(5000);
   });
   afterAll(async () => {

@@ -88,6 +88,18 @@ test('the gateway gives in-flight requests time: the grace period covers preStop
   expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(pod.containers[0].lifecycle.preStop.sleep.seconds + drain);
 });
 
+test('Redis Sentinel: the pods get the sentinels, KEDA scales on them, and the manifests validate', () => {
+  const out = render(path.join(ROOT, 'test/fixtures/helm/sentinel.yaml'));
+  expect(out.stderr).toBe('');
+  expect(validate(out.stdout, 'sentinel').strict).toBe('ok');
+  const manifests = docs(out.stdout);
+  const env = manifests.find((d) => d.kind === 'Deployment')!.spec.template.spec.containers[0].env as { name: string; value?: string }[];
+  expect(env.find((e) => e.name === 'REDIS_SENTINELS')?.value).toBe('sentinel-0.redis:26379,sentinel-1.redis:26379');
+  expect(env.some((e) => e.name === 'REDIS_URL')).toBe(false);
+  const trigger = manifests.find((d) => d.kind === 'ScaledObject')!.spec.triggers[0];
+  expect(trigger).toMatchObject({ type: 'redis-sentinel', metadata: { addressesFromEnv: 'REDIS_SENTINELS', sentinelMasterFromEnv: 'REDIS_SENTINEL_MASTER', passwordFromEnv: 'REDIS_PASSWORD' } });
+});
+
 test('a values file with a wrong type is refused by values.schema.json', () => {
   const out = render(path.join(ROOT, 'test/fixtures/helm/wrong-type.yaml'));
   expect(out.status).not.toBe(0);

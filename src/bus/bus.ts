@@ -11,11 +11,11 @@ import { SwitchboardError } from '../errors.js';
 import type { CloudEvent } from '../events/cloudevent.js';
 import type { PublishOptions, PublishResult } from '../registry/contract.js';
 import { BatchingEnqueuer, EnqueueTimeoutError, type JobSpec, type QueueTarget } from './enqueue.js';
-import { producerConnection } from './redis.js';
+import { describeRedis, producerConnection, type RedisTarget } from './redis.js';
 import { Router } from './router.js';
 
 export interface BusOptions {
-  redisUrl: string;
+  redis: RedisTarget;
   prefix: string;
   functions: readonly FunctionConfig[];
   dedupWindowMs: number;
@@ -65,7 +65,7 @@ export class Bus {
 
   constructor(private readonly options: BusOptions) {
     this.prefix = options.prefix;
-    this.connection = producerConnection(options.redisUrl);
+    this.connection = producerConnection(options.redis);
     // ioredis reports every failed reconnect; readiness and 503s already say Redis is down.
     this.connection.on('error', () => {});
     this.router = new Router(options.functions);
@@ -191,8 +191,7 @@ export class Bus {
       if (await this.ping()) return;
       await new Promise((r) => setTimeout(r, 100));
     }
-    const shown = this.options.redisUrl.replace(/\/\/[^@/]*@/, '//***@');
-    throw new SwitchboardError('SWB_ERR_REDIS_UNAVAILABLE', `Redis at ${shown} did not answer within ${timeoutMs} ms`);
+    throw new SwitchboardError('SWB_ERR_REDIS_UNAVAILABLE', `Redis at ${describeRedis(this.options.redis)} did not answer within ${timeoutMs} ms`);
   }
 
   async close(): Promise<void> {

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { parseArgs } from 'node:util';
 import { Bus } from '../bus/bus.js';
 import { listDeadLetters, replayDeadLetters } from '../bus/dead-letters.js';
-import { resolveRedisUrl } from '../bus/redis.js';
+import { resolveRedisTarget } from '../bus/redis.js';
 import { ConfigError, loadConfig, type SwitchboardConfig } from '../config/load.js';
 import { SwitchboardError } from '../errors.js';
 import { createLogger } from '../log.js';
@@ -108,7 +108,8 @@ async function serve(role: 'dev' | 'gateway' | 'worker', configPath: string, val
   const graceMs = Number(values['shutdown-seconds'] ?? 25) * 1000;
   const config = await loadConfig(configPath);
   const log = createLogger({ secrets: config.secrets });
-  const redis = role === 'dev' ? await ensureRedis(config.redis.url) : { url: resolveRedisUrl(config.redis.url), embedded: false, stop: async () => {} };
+  const target = resolveRedisTarget(config.redis);
+  const redis = role === 'dev' && typeof target === 'string' && !config.redis.url && !process.env.REDIS_URL ? await ensureRedis(undefined) : { url: target, embedded: false, stop: async () => {} };
   if (redis.embedded) log.info({ redis: redis.url }, 'started a private redis-server without persistence for this dev session');
   const functions = values.functions?.split(',').map((s) => s.trim()).filter(Boolean);
   let switchboard;
@@ -251,7 +252,7 @@ async function sendCommand(configPath: string, values: { connector?: string; fil
 
 function openBus(config: SwitchboardConfig): Bus {
   return new Bus({
-    redisUrl: resolveRedisUrl(config.redis.url),
+    redis: resolveRedisTarget(config.redis),
     prefix: config.redis.prefix,
     functions: config.functions,
     dedupWindowMs: config.bus.dedupWindowMs,

@@ -12,6 +12,7 @@ import { SwitchboardError } from '../errors.js';
 import type { ConnectorDefinition } from '../registry/contract.js';
 import { builtinRegistry } from '../registry/builtins.js';
 import type { ConnectorRegistry } from '../registry/registry.js';
+import type { SentinelTarget } from '../bus/redis.js';
 import { normalizeFunctions, type FunctionConfig } from './functions.js';
 import { RootSchema, type RootConfig } from './schema.js';
 import { toBytes, toMilliseconds } from './units.js';
@@ -50,7 +51,7 @@ export type { FunctionConfig, RuntimeConfig } from './functions.js';
 export interface SwitchboardConfig {
   file: string;
   dir: string;
-  redis: { url?: string; prefix: string };
+  redis: { url?: string; prefix: string; sentinel?: SentinelTarget };
   bus: { dedupWindowMs: number; enqueueTimeoutMs: number; highWaterMark: number };
   gateway: { host: string; port: number; bodyLimit: number };
   connectors: ConnectorConfig[];
@@ -217,7 +218,7 @@ export async function parseConfig(text: string, file: string, options: LoadOptio
   return {
     file: path.resolve(file),
     dir,
-    redis: { ...(root.redis.url ? { url: root.redis.url } : {}), prefix: root.redis.prefix },
+    redis: { ...(root.redis.url ? { url: root.redis.url } : {}), prefix: root.redis.prefix, ...(root.redis.sentinel ? { sentinel: root.redis.sentinel } : {}) },
     bus: { dedupWindowMs: toMilliseconds(root.bus.dedupWindow), enqueueTimeoutMs: toMilliseconds(root.bus.enqueueTimeout), highWaterMark: root.bus.highWaterMark },
     gateway: { host: root.gateway.host, port: root.gateway.port, bodyLimit: toBytes(root.gateway.bodyLimit) },
     connectors,

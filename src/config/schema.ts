@@ -156,6 +156,19 @@ export const RootSchema = Type.Object(
       {
         url: Type.Optional(Type.String({ minLength: 1, description: 'defaults to $REDIS_URL, then redis://127.0.0.1:6379' })),
         prefix: Type.String({ pattern: '^[A-Za-z0-9_.-]+$', default: 'switchboard', description: 'key prefix of every queue' }),
+        sentinel: Type.Optional(
+          Type.Object(
+            {
+              masterName: Type.String({ minLength: 1 }),
+              sentinels: Type.Array(Type.String({ pattern: '^[^:\\s]+(:\\d+)?$' }), { minItems: 1, description: 'host:port of each sentinel' }),
+              password: Type.Optional(SecretString()),
+              sentinelPassword: Type.Optional(SecretString()),
+              db: Type.Optional(Type.Integer({ minimum: 0 })),
+              tls: Type.Optional(Type.Boolean()),
+            },
+            { additionalProperties: false, description: 'Redis Sentinel instead of url' },
+          ),
+        ),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { WaitingError, Worker, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { Bus } from '../bus/bus.js';
-import { workerConnectionOptions } from '../bus/redis.js';
+import { workerConnectionOptions, type RedisTarget } from '../bus/redis.js';
 import type { FunctionConfig } from '../config/load.js';
 import { SwitchboardError } from '../errors.js';
 import { createCloudEvent, type CloudEvent } from '../events/cloudevent.js';
@@ -24,7 +24,7 @@ export const FUNCTION_FAILED_TYPE = 'dev.switchboard.function.failed';
 export interface FunctionWorkersOptions {
   functions: readonly FunctionConfig[];
   bus: Bus;
-  redisUrl: string;
+  redis: RedisTarget;
   prefix: string;
   /** Outbound connector APIs by name: ctx.connectors. */
   connectors: Record<string, object>;
@@ -94,7 +94,7 @@ export class FunctionWorkers {
     const runtime = await this.createRuntime(fn);
     const log = this.options.log.child({ [fn.runtime.kind === 'route' ? 'route' : 'function']: fn.name });
     const worker = new Worker(fn.queue, (job: Job<CloudEvent>, token?: string) => this.run(fn, runtime, job, log, token), {
-      connection: workerConnectionOptions(this.options.redisUrl),
+      connection: workerConnectionOptions(this.options.redis),
       prefix: this.options.prefix,
       concurrency: fn.concurrency,
     });

@@ -36,6 +36,15 @@ app.kubernetes.io/instance: {{ .Release.Name }}
     secretKeyRef:
       name: {{ .Values.redis.existingSecret }}
       key: {{ .Values.redis.passwordKey }}
+{{- end }}
+{{- if .Values.redis.sentinel.enabled }}
+- name: REDIS_SENTINELS
+  value: {{ join "," .Values.redis.sentinel.hosts | quote }}
+- name: REDIS_SENTINEL_MASTER
+  value: {{ .Values.redis.sentinel.masterName | quote }}
+- name: REDIS_DB
+  value: {{ .Values.redis.db | quote }}
+{{- else if .Values.redis.existingSecret }}
 - name: REDIS_URL
   value: {{ printf "%s://:$(REDIS_PASSWORD)@%s:%v/%v" (ternary "rediss" "redis" .Values.redis.tls) .Values.redis.host .Values.redis.port .Values.redis.db | quote }}
 {{- else }}
