@@ -108,7 +108,7 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
     const abort = new AbortController();
     const connector = spec.definition.inbound({ name: spec.name, config: spec.config, log: log.child({ connector: spec.name }), signal: abort.signal });
     inbound.set(spec.name, { spec, connector, abort });
-    await connector.start({ publish: (events, publishOptions) => bus.publish(events, publishOptions), http: gateway.router });
+    await connector.start({ publish: (events, publishOptions) => bus.publish(events, publishOptions), http: gateway.router, deadLetter: (entry) => bus.deadLetterMessage(entry) });
   };
   const stopInbound = async (name: string) => {
     const running = inbound.get(name);

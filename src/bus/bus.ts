@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { FunctionConfig } from '../config/load.js';
 import { SwitchboardError } from '../errors.js';
 import type { CloudEvent } from '../events/cloudevent.js';
-import type { PublishOptions, PublishResult } from '../registry/contract.js';
+import type { PoisonEntry, PublishOptions, PublishResult } from '../registry/contract.js';
 import { BatchingEnqueuer, EnqueueTimeoutError, type JobSpec, type QueueTarget } from './enqueue.js';
 import { describeRedis, producerConnection, type RedisTarget } from './redis.js';
 import { Router } from './router.js';
@@ -71,6 +71,13 @@ export class Bus {
     this.router = new Router(options.functions);
     this.setFunctions(options.functions);
     this.enqueuer = new BatchingEnqueuer(this.connection, options.enqueueTimeoutMs);
+  }
+
+  /** Messages that could not become events go to a capped stream, `<prefix>:poison`. */
+  async deadLetterMessage(entry: PoisonEntry): Promise<void> {
+    await this.withinTimeout(
+      this.connection.xadd(`${this.prefix}:poison`, 'MAXLEN', '~', UNROUTED_MAX, '*', 'connector', entry.connector, 'id', entry.id, 'reason', entry.reason, 'payload', entry.payload, 'at', new Date().toISOString()),
+    );
   }
 
   /** Routes to these functions from now on (config reload); queues of removed functions are closed. */

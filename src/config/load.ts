@@ -129,7 +129,7 @@ export async function parseConfig(text: string, file: string, options: LoadOptio
   for (const e of [...doc.errors.slice(0, 1), ...doc.warnings]) {
     const line = text.split('\n')[lineCounter.linePos(e.pos[0]).line - 1] ?? '';
     // `{` and `}` are YAML flow syntax, so a reference inside `{ … }` must be quoted.
-    const hint = /\{[^}]*\$\{/.test(line) ? ' (inside { } or [ ], quote values that contain ${…})' : '';
+    const hint = e.code !== 'DUPLICATE_KEY' && /\{[^}]*\$\{/.test(line) ? ' (inside { } or [ ], quote values that contain ${…})' : '';
     issueAt(e.pos[0], '', e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '') + hint);
   }
   if (issues.length) throw fail();

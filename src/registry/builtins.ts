@@ -5,12 +5,13 @@ import github from '../../connectors/github/index.js';
 import google from '../../connectors/google/index.js';
 import sendgrid from '../../connectors/sendgrid/index.js';
 import slack from '../../connectors/slack/index.js';
+import sqs from '../../connectors/sqs/index.js';
 import twilio from '../../connectors/twilio/index.js';
 import webhook from '../../connectors/webhook/index.js';
 import type { ConnectorDefinition } from './contract.js';
 import { ConnectorRegistry } from './registry.js';
 
-export const BUILTIN_CONNECTORS: ConnectorDefinition[] = [webhook, cloudevents, cron, http, slack, github, google, twilio, sendgrid] as ConnectorDefinition[];
+export const BUILTIN_CONNECTORS: ConnectorDefinition[] = [webhook, cloudevents, cron, http, slack, github, google, twilio, sendgrid, sqs] as ConnectorDefinition[];
 
 export function builtinRegistry(): ConnectorRegistry {
   const registry = new ConnectorRegistry();

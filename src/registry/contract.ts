@@ -68,6 +68,16 @@ export interface InboundIO {
   publish(events: CloudEvent[], options?: PublishOptions): Promise<PublishResult>;
   /** Present in processes that run the gateway. */
   http?: HttpRouter;
+  /** Keeps a message that can never become an event (with its payload and the reason) where operators see it. */
+  deadLetter?(entry: PoisonEntry): Promise<void>;
+}
+
+export interface PoisonEntry {
+  connector: string;
+  /** The message's id upstream. */
+  id: string;
+  payload: string;
+  reason: string;
 }
 
 export interface InboundConnector {
