@@ -5,7 +5,6 @@
  * credentials, Application Default Credentials (workload identity). 429 and 5xx are retried after
  * Retry-After.
  */
-import { createSign } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
 import type { firestore_v1 } from 'googleapis/build/src/apis/firestore/index.js';
 import type { sheets_v4 } from 'googleapis/build/src/apis/sheets/index.js';
@@ -13,7 +12,8 @@ import { SecretString } from '../../src/config/schema.js';
 import { Duration, toMilliseconds } from '../../src/config/units.js';
 import { defineConnector } from '../../src/registry/contract.js';
 import { createOutboundAgent } from '../../src/net/outbound.js';
-import { createHttpClient, retryDelay } from '../http/index.js';
+import { retryDelay } from '../http/index.js';
+import { googleAuthorization, type ServiceAccount } from './auth.js';
 
 export const GoogleConfigSchema = Type.Object(
   {
@@ -32,13 +32,6 @@ export const GoogleConfigSchema = Type.Object(
   { additionalProperties: false },
 );
 export type GoogleConfig = Static<typeof GoogleConfigSchema>;
-
-interface ServiceAccount {
-  client_email: string;
-  private_key: string;
-  token_uri?: string;
-  project_id?: string;
-}
 
 export type FirestoreData = Record<string, unknown>;
 
@@ -78,16 +71,6 @@ export function fromFirestoreValue(value: firestore_v1.Schema$Value): unknown {
   return null;
 }
 
-const base64url = (value: string | Buffer) => Buffer.from(value).toString('base64url');
-
-/** The assertion Google's OAuth 2.0 service-account flow documents (RFC 7523). */
-export function serviceAccountAssertion(account: ServiceAccount, tokenUri: string, scopes: string[], nowMs = Date.now()): string {
-  const now = Math.floor(nowMs / 1000);
-  const header = base64url(JSON.stringify({ alg: 'RS256', typ: 'JWT' }));
-  const claims = base64url(JSON.stringify({ iss: account.client_email, scope: scopes.join(' '), aud: tokenUri, iat: now, exp: now + 3600 }));
-  return `${header}.${claims}.${base64url(createSign('RSA-SHA256').update(`${header}.${claims}`).sign(account.private_key))}`;
-}
-
 async function withRetries<T>(retries: number, call: () => Promise<T>): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
@@ -110,30 +93,11 @@ export default defineConnector({
   outbound(ctx) {
     const config: GoogleConfig = ctx.config;
     const account = config.credentials ? (JSON.parse(config.credentials) as ServiceAccount) : undefined;
-    const tokenUri = config.tokenUri ?? account?.token_uri ?? 'https://oauth2.googleapis.com/token';
     const projectId = config.projectId ?? account?.project_id;
     const timeout = toMilliseconds(config.timeout);
     const agent = createOutboundAgent({ allowPrivateNetworks: config.allowPrivateNetworks });
-    const tokenClient = createHttpClient({ baseUrl: tokenUri, timeout: config.timeout, retries: config.retries }, agent);
-    // Loaded on first use: the full googleapis costs ~0.7 s and ~90 MiB; one API module a fraction of that.
-    let adc: Promise<{ getAccessToken(): Promise<string | null | undefined> }> | undefined;
-    if (!account && !config.accessToken) adc = import('google-auth-library').then(({ GoogleAuth }) => new GoogleAuth({ scopes: config.scopes }));
-    let cached: { token: string; expiresAt: number } | undefined;
-
-    const authorization = async (): Promise<string> => {
-      if (config.accessToken) return `Bearer ${config.accessToken}`;
-      if (adc) return `Bearer ${(await (await adc).getAccessToken()) ?? ''}`;
-      if (!cached || cached.expiresAt - 60_000 < Date.now()) {
-        const res = await tokenClient.request<{ access_token: string; expires_in: number }>({
-          method: 'POST',
-          headers: { 'content-type': 'application/x-www-form-urlencoded' },
-          body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion: serviceAccountAssertion(account!, tokenUri, config.scopes) }).toString(),
-        });
-        cached = { token: res.data.access_token, expiresAt: Date.now() + res.data.expires_in * 1000 };
-      }
-      return `Bearer ${cached.token}`;
-    };
-    const options = async () => ({ headers: { Authorization: await authorization() }, timeout, retry: false });
+    const authorization = googleAuthorization(config, agent);
+    const options = async () => ({ headers: { Authorization: (await authorization()) ?? '' }, timeout, retry: false });
     let sheetsApi: Promise<sheets_v4.Sheets> | undefined;
     let firestoreApi: Promise<firestore_v1.Firestore> | undefined;
     const sheets = () => (sheetsApi ??= import('googleapis/build/src/apis/sheets/index.js').then((m) => m.sheets({ version: 'v4', rootUrl: config.sheetsUrl })));
