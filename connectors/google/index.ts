@@ -97,7 +97,10 @@ export default defineConnector({
     const timeout = toMilliseconds(config.timeout);
     const agent = createOutboundAgent({ allowPrivateNetworks: config.allowPrivateNetworks });
     const authorization = googleAuthorization(config, agent);
-    const options = async () => ({ headers: { Authorization: (await authorization()) ?? '' }, timeout, retry: false });
+    const options = async () => {
+      const auth = await authorization();
+      return { ...(auth ? { headers: { Authorization: auth } } : {}), timeout, retry: false };
+    };
     let sheetsApi: Promise<sheets_v4.Sheets> | undefined;
     let firestoreApi: Promise<firestore_v1.Firestore> | undefined;
     const sheets = () => (sheetsApi ??= import('googleapis/build/src/apis/sheets/index.js').then((m) => m.sheets({ version: 'v4', rootUrl: config.sheetsUrl })));

@@ -3,6 +3,7 @@ import cron from '../../connectors/cron/index.js';
 import http from '../../connectors/http/index.js';
 import github from '../../connectors/github/index.js';
 import google from '../../connectors/google/index.js';
+import pubsub from '../../connectors/pubsub/index.js';
 import sendgrid from '../../connectors/sendgrid/index.js';
 import slack from '../../connectors/slack/index.js';
 import sqs from '../../connectors/sqs/index.js';
@@ -11,7 +12,7 @@ import webhook from '../../connectors/webhook/index.js';
 import type { ConnectorDefinition } from './contract.js';
 import { ConnectorRegistry } from './registry.js';
 
-export const BUILTIN_CONNECTORS: ConnectorDefinition[] = [webhook, cloudevents, cron, http, slack, github, google, twilio, sendgrid, sqs] as ConnectorDefinition[];
+export const BUILTIN_CONNECTORS: ConnectorDefinition[] = [webhook, cloudevents, cron, http, slack, github, google, twilio, sendgrid, sqs, pubsub] as ConnectorDefinition[];
 
 export function builtinRegistry(): ConnectorRegistry {
   const registry = new ConnectorRegistry();
