@@ -63,7 +63,7 @@ describe('config loading', () => {
   test('an unknown connector type lists the known ones', async () => {
     const issues = await issuesOf('connectors:\n  - name: a\n    type: webhok\n');
     expect(issues).toEqual([
-      { file: 'test/fixtures/switchboard.yaml', line: 3, column: 11, path: 'connectors[0].type', message: 'unknown connector type "webhok"; known types: cloudevents, cron, github, google, http, pubsub, sendgrid, slack, sqs, twilio, webhook' },
+      { file: 'test/fixtures/switchboard.yaml', line: 3, column: 11, path: 'connectors[0].type', message: 'unknown connector type "webhok"; known types: cloudevents, cron, github, google, http, mqtt, nats, pubsub, rabbitmq, sendgrid, slack, sqs, twilio, webhook' },
     ]);
   });
 
@@ -208,7 +208,7 @@ describe('switchboard validate', () => {
     writeFileSync(file, 'connectors:\n  - name: tick\n    type: crn\n');
     const result = await capture(['validate', file]);
     expect(result.code).toBe(1);
-    expect(result.err).toBe(`${path.relative(process.cwd(), file)}:3:11 connectors[0].type: unknown connector type "crn"; known types: cloudevents, cron, github, google, http, pubsub, sendgrid, slack, sqs, twilio, webhook`);
+    expect(result.err).toBe(`${path.relative(process.cwd(), file)}:3:11 connectors[0].type: unknown connector type "crn"; known types: cloudevents, cron, github, google, http, mqtt, nats, pubsub, rabbitmq, sendgrid, slack, sqs, twilio, webhook`);
   });
 
   test('a missing file is a clear error', async () => {
