@@ -32,6 +32,8 @@ const options = (config: MqttConfig, clientId: string, clean: boolean) => ({
   clientId,
   clean,
   protocolVersion: 5 as const,
+  // MQTT 5 ends a session at disconnect unless it has an expiry: keep it, so unacknowledged messages are resent.
+  ...(clean ? {} : { properties: { sessionExpiryInterval: 86_400 } }),
   ...(config.username ? { username: config.username } : {}),
   ...(config.password ? { password: config.password } : {}),
   reconnectPeriod: 1000,

@@ -7,6 +7,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { AckPolicy, connect, headers as natsHeaders, type Consumer, type JsMsg, type NatsConnection } from 'nats';
 import { SecretString } from '../../src/config/schema.js';
+import { Duration, toMilliseconds } from '../../src/config/units.js';
 import { eventFromMessage } from '../../src/events/message.js';
 import { defineConnector } from '../../src/registry/contract.js';
 import { deliver } from '../../src/registry/delivery.js';
@@ -21,6 +22,7 @@ export const NatsConfigSchema = Type.Object(
     consumer: Type.Optional(Type.String({ minLength: 1, description: 'durable consumer to receive through; created when missing' })),
     filterSubject: Type.Optional(Type.String({ minLength: 1 })),
     maxAckPending: Type.Integer({ minimum: 1, default: 100, description: 'messages in flight' }),
+    ackWait: Duration({ default: '30s', description: 'how long JetStream waits for an ack before redelivering' }),
     type: Type.String({ minLength: 1, default: 'io.nats.message' }),
   },
   { additionalProperties: false },
@@ -51,7 +53,7 @@ export default defineConnector({
         try {
           await jsm.consumers.info(config.stream, config.consumer);
         } catch {
-          await jsm.consumers.add(config.stream, { durable_name: config.consumer, ack_policy: AckPolicy.Explicit, max_ack_pending: config.maxAckPending, ...(config.filterSubject ? { filter_subject: config.filterSubject } : {}) });
+          await jsm.consumers.add(config.stream, { durable_name: config.consumer, ack_policy: AckPolicy.Explicit, max_ack_pending: config.maxAckPending, ack_wait: toMilliseconds(config.ackWait) * 1_000_000, ...(config.filterSubject ? { filter_subject: config.filterSubject } : {}) });
         }
         const consumer: Consumer = await nc.jetstream().consumers.get(config.stream, config.consumer);
         const messages = await consumer.consume({ max_messages: config.maxAckPending });

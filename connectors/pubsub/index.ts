@@ -15,6 +15,7 @@ import { HttpError } from '../../src/gateway/http-error.js';
 import { createOutboundAgent } from '../../src/net/outbound.js';
 import { defineConnector, type ConfigProblem } from '../../src/registry/contract.js';
 import { Poller, PoisonMessageError, type PollSource } from '../../src/registry/poller.js';
+import { fetch } from 'undici';
 import { createHttpClient } from '../http/index.js';
 import { googleAuthorization } from '../google/auth.js';
 
@@ -166,10 +167,6 @@ export default defineConnector({
     const config: PubSubConfig = ctx.config;
     const agent = createOutboundAgent({ allowPrivateNetworks: true });
     const authorization = googleAuthorization({ ...config, scopes: SCOPES, anonymous: config.emulator }, agent);
-    const options = async (signal?: AbortSignal) => {
-      const auth = await authorization();
-      return { ...(auth ? { headers: { Authorization: auth } } : {}), timeout: toMilliseconds(config.timeout), retry: false, ...(signal ? { signal } : {}) };
-    };
     const subscription = config.subscription ? fullName(config.project, 'subscriptions', config.subscription) : undefined;
     const context = { source: `//pubsub.googleapis.com/${subscription ?? `projects/${config.project}`}`, type: config.type, connector: ctx.name };
     let poller: Poller<pubsub_v1.Schema$ReceivedMessage> | undefined;
@@ -177,23 +174,37 @@ export default defineConnector({
     return {
       async start(io) {
         if (subscription) {
-          const api = await pubsubClient(config);
           const ackDeadlineSeconds = Math.ceil(toMilliseconds(config.ackDeadline) / 1000);
+          // The REST calls directly, so a pull in progress is really aborted on close (an orphaned pull
+          // would take messages nobody acknowledges).
+          const call = async <T>(verb: string, body: object, signal?: AbortSignal): Promise<T> => {
+            const auth = await authorization();
+            const res = await fetch(`${config.rootUrl.replace(/\/+$/, '')}/v1/${subscription}:${verb}`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json', ...(auth ? { authorization: auth } : {}) },
+              body: JSON.stringify(body),
+              dispatcher: agent,
+              signal: signal ?? AbortSignal.timeout(toMilliseconds(config.timeout)),
+            });
+            const text = await res.text();
+            if (!res.ok) throw new Error(`Pub/Sub ${verb} answered ${res.status}: ${text.slice(0, 300)}`);
+            return (text ? JSON.parse(text) : {}) as T;
+          };
           const source: PollSource<pubsub_v1.Schema$ReceivedMessage> = {
             async pull(max, signal) {
               try {
-                const res = await api.projects.subscriptions.pull({ subscription, requestBody: { maxMessages: max } }, await options(signal));
-                return res.data.receivedMessages ?? [];
+                const res = await call<{ receivedMessages?: pubsub_v1.Schema$ReceivedMessage[] }>('pull', { maxMessages: max }, AbortSignal.any([signal, AbortSignal.timeout(toMilliseconds(config.timeout))]));
+                return res.receivedMessages ?? [];
               } catch (err) {
                 if (signal.aborted) return [];
                 throw err;
               }
             },
             async ack(messages) {
-              if (messages.length) await api.projects.subscriptions.acknowledge({ subscription, requestBody: { ackIds: messages.map((m) => m.ackId!) } }, await options());
+              if (messages.length) await call('acknowledge', { ackIds: messages.map((m) => m.ackId!) });
             },
             async extend(messages) {
-              await api.projects.subscriptions.modifyAckDeadline({ subscription, requestBody: { ackIds: messages.map((m) => m.ackId!), ackDeadlineSeconds } }, await options());
+              await call('modifyAckDeadline', { ackIds: messages.map((m) => m.ackId!), ackDeadlineSeconds });
             },
             describe: (m) => ({ id: m.message?.messageId ?? '', payload: Buffer.from(m.message?.data ?? '', 'base64').toString('utf8') }),
             toEvent: (m) => eventFromPubSub(m.message ?? {}, context),
@@ -251,8 +262,9 @@ export default defineConnector({
       },
       async close() {
         await poller?.close();
+        poller = undefined;
         for (const unmount of unmounts.splice(0)) unmount();
-        await agent.close();
+        if (!agent.destroyed && !agent.closed) await agent.close();
       },
     };
   },

@@ -24,7 +24,16 @@ export interface DeliveryOptions {
   retryDelayMs?: number;
 }
 
+/** Never rejects: a failed ack or retry (a closed channel) leaves the message to the broker, which redelivers it. */
 export async function deliver(io: InboundIO, options: DeliveryOptions, delivery: Delivery): Promise<void> {
+  try {
+    await attempt(io, options, delivery);
+  } catch (err) {
+    options.log.warn({ err: (err as Error).message }, 'delivery not settled; the broker will redeliver the message');
+  }
+}
+
+async function attempt(io: InboundIO, options: DeliveryOptions, delivery: Delivery): Promise<void> {
   let event: CloudEvent;
   try {
     event = delivery.toEvent();
