@@ -133,9 +133,14 @@ describe('pubsub push', () => {
       }
       expect(await queue.count()).toBe(0);
 
+      // Payload unwrapping: the data is the body, the metadata in headers.
+      const unwrapped = await t.sb.gateway!.app.inject({ method: 'POST', url: '/hooks/push', headers: { 'content-type': 'application/json', authorization: `Bearer ${sign(good())}`, 'x-goog-pubsub-message-id': 'unwrapped-1', 'x-goog-pubsub-subscription-name': `projects/${PROJECT}/subscriptions/raw` }, payload: '{"raw":true}' });
+      expect(unwrapped.statusCode).toBe(204);
+      expect(((await queue.getJobs(['waiting']))[0]!.data as CloudEvent)).toMatchObject({ id: 'unwrapped-1', data: { raw: true }, source: `//pubsub.googleapis.com/projects/${PROJECT}/subscriptions/raw` });
+
       const res = await post(sign(good()));
       expect(res.statusCode).toBe(204);
-      const [job] = await queue.getJobs(['waiting']);
+      const job = (await queue.getJobs(['waiting'])).find((j) => (j.data as CloudEvent).id === '136969346945');
       expect(job!.data as CloudEvent).toMatchObject({ id: '136969346945', source: `//pubsub.googleapis.com/projects/${PROJECT}/subscriptions/push-sub`, data: { n: 1 }, kind: 'test', time: '2026-11-25T09:00:00Z' });
     } finally {
       await t.close();

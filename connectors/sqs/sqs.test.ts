@@ -76,6 +76,32 @@ functions:
     }
   });
 
+  test('SNS envelopes are unwrapped; FIFO group ids are kept; the outbound side sends FIFO batches with group and dedup ids', async () => {
+    const queue = fauxqs.createQueue(`fifo-${randomUUID().slice(0, 8)}.fifo`, { attributes: { FifoQueue: 'true' } });
+    const replies = fauxqs.createQueue(`out-${randomUUID().slice(0, 8)}`);
+    const t = await bootSwitchboard(yaml(queue.queueUrl, replies.queueUrl, ', unwrapSns: true'), { env, listen: false });
+    try {
+      const envelope = { Type: 'Notification', MessageId: 'sns-1', TopicArn: 'arn:aws:sns:us-east-1:000000000000:orders', Subject: 'order created', Message: JSON.stringify({ order: 9 }), MessageAttributes: { Region: { Type: 'String', Value: 'eu' } } };
+      await sqs.send(new SendMessageCommand({ QueueUrl: queue.queueUrl, MessageBody: JSON.stringify(envelope), MessageGroupId: 'customer-42', MessageDeduplicationId: 'd-1' }));
+      const event = await waitFor(() => recorder.requests.find((r) => r.json?.event?.id === 'sns-1')?.json.event, 'the unwrapped message');
+      expect(event).toMatchObject({ subject: 'order created', data: { order: 9 }, region: 'eu', sqsgroupid: 'customer-42' });
+
+      const { default: definition } = await import('./index.js');
+      const outbound = definition.outbound!({ name: 'fifo-out', config: { queueUrl: queue.queueUrl, endpoint: endpoint(), region: 'us-east-1', accessKeyId: 'test', secretAccessKey: 'test' } as never, log: t.logs.log, signal: new AbortController().signal });
+      const fifoQueue = fauxqs.createQueue(`batch-${randomUUID().slice(0, 8)}.fifo`, { attributes: { FifoQueue: 'true' } });
+      const sender = definition.outbound!({ name: 'fifo-batch', config: { queueUrl: fifoQueue.queueUrl, endpoint: endpoint(), region: 'us-east-1', accessKeyId: 'test', secretAccessKey: 'test' } as never, log: t.logs.log, signal: new AbortController().signal });
+      const { messageIds } = await (sender.api as import('./index.js').SqsApi).sendBatch(Array.from({ length: 12 }, (_, i) => ({ json: { i }, groupId: 'g1', dedupId: `dd-${i}`, attributes: { n: i } })));
+      expect(messageIds).toHaveLength(12);
+      const received = await sqs.send(new ReceiveMessageCommand({ QueueUrl: fifoQueue.queueUrl, MaxNumberOfMessages: 10, MessageAttributeNames: ['All'], MessageSystemAttributeNames: ['MessageGroupId'] }));
+      expect(received.Messages![0]!.Attributes!.MessageGroupId).toBe('g1');
+      expect(received.Messages![0]!.MessageAttributes!.n!.DataType).toBe('Number');
+      await outbound.close();
+      await sender.close();
+    } finally {
+      await t.close();
+    }
+  });
+
   test('a poison message is dead-lettered once with its payload and reason, and does not block the messages behind it', async () => {
     const queue = fauxqs.createQueue(`poison-${randomUUID().slice(0, 8)}`);
     const replies = fauxqs.createQueue(`out-${randomUUID().slice(0, 8)}`);
