@@ -165,7 +165,7 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
     await bus.waitUntilReady(options.startupTimeoutMs ?? 10_000);
 
     if (options.gateway) {
-      gateway = buildGateway({ log, bodyLimit: config.gateway.bodyLimit, isReady: async () => started && (await bus.ping()) });
+      gateway = buildGateway({ log, bodyLimit: config.gateway.bodyLimit, requestTimeoutMs: config.gateway.requestTimeoutMs, isReady: async () => started && (await bus.ping()) });
       for (const spec of config.connectors) await startInbound(spec);
       await gateway.app.ready();
     }
@@ -183,6 +183,7 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
         prefix: config.redis.prefix,
         connectors: apis,
         log,
+        lockDurationMs: config.bus.lockDurationMs,
         ...(options.importModule ? { importModule: options.importModule } : {}),
       });
       await workers.start();

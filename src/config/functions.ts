@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import jsonata from 'jsonata';
+import safeRegex from 'safe-regex2';
 import type { RootConfig, TriggerSpec } from './schema.js';
 import { toMilliseconds } from './units.js';
 
@@ -48,10 +49,28 @@ export function sequenceEventType(sequence: string, step: string): string {
   return `dev.switchboard.sequence.${sequence}.${step}`;
 }
 
+/** Regular expressions in expressions run on event data senders control: refuse the ones that can backtrack exponentially. */
+function unsafeRegex(node: unknown): RegExp | undefined {
+  if (!node || typeof node !== 'object') return undefined;
+  const n = node as { type?: string; value?: unknown };
+  if (n.type === 'regex' && n.value instanceof RegExp && !safeRegex(n.value)) return n.value;
+  for (const child of Object.values(node)) {
+    const found = Array.isArray(child) ? child.map(unsafeRegex).find(Boolean) : unsafeRegex(child);
+    if (found) return found;
+  }
+  return undefined;
+}
+
 function compile(expression: string | undefined, at: (string | number)[], cx: NormalizeContext): Expression | undefined {
   if (expression === undefined) return undefined;
   try {
-    return jsonata(expression);
+    const compiled = jsonata(expression);
+    const risky = unsafeRegex(compiled.ast());
+    if (risky) {
+      cx.report(at, `regular expression ${risky} can take exponential time on some inputs (nested repetition); rewrite it`);
+      return undefined;
+    }
+    return compiled;
   } catch (err) {
     const e = err as { message: string; position?: number };
     cx.report(at, `invalid JSONata expression${e.position !== undefined ? ` at character ${e.position}` : ''}: ${e.message}`);

@@ -52,8 +52,8 @@ export interface SwitchboardConfig {
   file: string;
   dir: string;
   redis: { url?: string; prefix: string; sentinel?: SentinelTarget };
-  bus: { dedupWindowMs: number; enqueueTimeoutMs: number; highWaterMark: number };
-  gateway: { host: string; port: number; bodyLimit: number };
+  bus: { dedupWindowMs: number; enqueueTimeoutMs: number; highWaterMark: number; lockDurationMs: number };
+  gateway: { host: string; port: number; bodyLimit: number; requestTimeoutMs: number };
   connectors: ConnectorConfig[];
   functions: FunctionConfig[];
   /** Resolved secret values, so that logs can redact them. */
@@ -129,7 +129,8 @@ export async function parseConfig(text: string, file: string, options: LoadOptio
   for (const e of [...doc.errors.slice(0, 1), ...doc.warnings]) {
     const line = text.split('\n')[lineCounter.linePos(e.pos[0]).line - 1] ?? '';
     // `{` and `}` are YAML flow syntax, so a reference inside `{ … }` must be quoted.
-    const hint = e.code !== 'DUPLICATE_KEY' && /\{[^}]*\$\{/.test(line) ? ' (inside { } or [ ], quote values that contain ${…})' : '';
+    const ref = line.indexOf('${');
+    const hint = e.code !== 'DUPLICATE_KEY' && ref > 0 && /[{[]/.test(line.slice(0, ref)) ? ' (inside { } or [ ], quote values that contain ${…})' : '';
     issueAt(e.pos[0], '', e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '') + hint);
   }
   if (issues.length) throw fail();
@@ -219,8 +220,8 @@ export async function parseConfig(text: string, file: string, options: LoadOptio
     file: path.resolve(file),
     dir,
     redis: { ...(root.redis.url ? { url: root.redis.url } : {}), prefix: root.redis.prefix, ...(root.redis.sentinel ? { sentinel: root.redis.sentinel } : {}) },
-    bus: { dedupWindowMs: toMilliseconds(root.bus.dedupWindow), enqueueTimeoutMs: toMilliseconds(root.bus.enqueueTimeout), highWaterMark: root.bus.highWaterMark },
-    gateway: { host: root.gateway.host, port: root.gateway.port, bodyLimit: toBytes(root.gateway.bodyLimit) },
+    bus: { dedupWindowMs: toMilliseconds(root.bus.dedupWindow), enqueueTimeoutMs: toMilliseconds(root.bus.enqueueTimeout), highWaterMark: root.bus.highWaterMark, lockDurationMs: toMilliseconds(root.bus.lockDuration) },
+    gateway: { host: root.gateway.host, port: root.gateway.port, bodyLimit: toBytes(root.gateway.bodyLimit), requestTimeoutMs: toMilliseconds(root.gateway.requestTimeout) },
     connectors,
     functions,
     secrets,

@@ -17,6 +17,8 @@ export interface GatewayOptions {
   isReady(): Promise<boolean>;
   /** Seconds a sender should wait before retrying after a 503. */
   retryAfterSeconds?: number;
+  /** Whole-request deadline, against slow-loris clients. */
+  requestTimeoutMs?: number;
 }
 
 export interface Gateway {
@@ -42,7 +44,14 @@ export function buildGateway(options: GatewayOptions): Gateway {
     // Connectors log one line per accepted or rejected event; per-request lines would double that.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimit,
-    requestTimeout: 30_000,
+    requestTimeout: options.requestTimeoutMs ?? 30_000,
+    // Node enforces these only when given at server creation (headers must not outlast the request),
+    // and checks them every connectionsCheckingInterval (30 s by default).
+    http: {
+      requestTimeout: options.requestTimeoutMs ?? 30_000,
+      headersTimeout: options.requestTimeoutMs ?? 30_000,
+      connectionsCheckingInterval: Math.min(1000, options.requestTimeoutMs ?? 30_000),
+    },
     // Longer than common load balancers' idle timeouts (60 s), so they close first.
     keepAliveTimeout: 65_000,
     return503OnClosing: true,

@@ -30,6 +30,8 @@ export interface FunctionWorkersOptions {
   connectors: Record<string, object>;
   log: Logger;
   importModule?: ModuleImporter;
+  /** BullMQ lock duration; stalled jobs (their worker died) are checked for as often. */
+  lockDurationMs?: number;
 }
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-[0-9a-f]{16}-([0-9a-f]{2})$/;
@@ -97,6 +99,7 @@ export class FunctionWorkers {
       connection: workerConnectionOptions(this.options.redis),
       prefix: this.options.prefix,
       concurrency: fn.concurrency,
+      ...(this.options.lockDurationMs ? { lockDuration: this.options.lockDurationMs, stalledInterval: this.options.lockDurationMs } : {}),
     });
     worker.on('error', (err) => log.warn({ err: err.message }, 'worker connection error'));
     worker.on('failed', (job, err) => {
