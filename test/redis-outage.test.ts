@@ -65,3 +65,64 @@ const redisServer = findOnPath('redis-server');
     expect(ids).toEqual(expect.arrayContaining(accepted));
   });
 });
+
+(redisServer ? describe : describe.skip)('Redis outage under load, timed', () => {
+  test('no 2xx while Redis is down, each 503 within the enqueue timeout, readiness fails within 2 s, acceptance back within 10 s', async () => {
+    const OUTAGE_MS = Number(process.env.OUTAGE_MS ?? 8000);
+    let redis = await startRedisServer(redisServer!);
+    const t = await bootSwitchboard(YAML, { redisUrl: redis.url, worker: false });
+    try {
+      const send = async () => {
+        const started = Date.now();
+        const res = await fetch(`${t.sb.url}/hooks/open`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ at: started }) });
+        return { status: res.status, ms: Date.now() - started };
+      };
+      expect((await send()).status).toBe(202);
+      await redis.stop();
+      const stoppedAt = Date.now();
+      const readinessFailed = waitFor(async () => (await fetch(`${t.sb.url}/readyz`)).status === 503 && Date.now() - stoppedAt, 'readiness to fail', 5000);
+      const during: { status: number; ms: number }[] = [];
+      while (Date.now() - stoppedAt < OUTAGE_MS) {
+        during.push(await send());
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(during.length).toBeGreaterThan(10);
+      expect(during.filter((r) => r.status < 300)).toEqual([]);
+      expect(during.every((r) => r.status === 503)).toBe(true);
+      // enqueueTimeout is 500 ms in this config; a dead connection answers faster still.
+      expect(Math.max(...during.map((r) => r.ms))).toBeLessThan(1500);
+      expect(await readinessFailed).toBeLessThan(2500);
+
+      redis = await startRedisServer(redisServer!, { port: redis.port });
+      const backAt = Date.now();
+      await waitFor(async () => (await send()).status === 202, 'acceptance to resume', 10_000);
+      expect(Date.now() - backAt).toBeLessThan(10_000);
+    } finally {
+      await t.close().catch(() => {});
+      await redis.stop();
+    }
+  }, 60_000);
+
+  test('Redis at maxmemory with noeviction: no 2xx for an event that was not stored', async () => {
+    const redis = await startRedisServer(redisServer!, { args: ['--maxmemory', '2mb'] });
+    const t = await bootSwitchboard(YAML, { redisUrl: redis.url, worker: false });
+    try {
+      const statuses = new Map<number, number>();
+      const accepted: string[] = [];
+      for (let i = 0; i < 400; i++) {
+        const res = await fetch(`${t.sb.url}/hooks/open`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ i, pad: 'x'.repeat(8000) }) });
+        statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+        if (res.status === 202) accepted.push(((await res.json()) as { id: string }).id);
+        if ((statuses.get(503) ?? 0) >= 5) break;
+      }
+      expect(statuses.get(503)).toBeGreaterThanOrEqual(5);
+      const queue = new Queue('fn.sink', { connection: { url: redis.url }, prefix: t.prefix });
+      const stored = new Set((await queue.getJobs(['waiting'])).map((j) => (j.data as { id: string }).id));
+      await queue.close();
+      expect(accepted.every((id) => stored.has(id))).toBe(true);
+    } finally {
+      await t.close().catch(() => {});
+      await redis.stop();
+    }
+  }, 60_000);
+});
