@@ -2,33 +2,21 @@
  * The CLI as users run it: `switchboard dev` as a real process (TypeScript functions compiled by tsx),
  * the private Redis fallback, and `switchboard dlq` against a real bus.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHmac, randomUUID } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { jest } from '@jest/globals';
 import { Queue, Worker } from 'bullmq';
 import { main } from '../src/cli/main.js';
 import { ensureRedis, findOnPath, freePort, pingRedis } from '../src/cli/embedded-redis.js';
 import { deleteKeys, FIXTURES, REDIS_URL, startRecorder, uniquePrefix, waitFor } from './helpers/index.js';
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const BIN = path.join(ROOT, 'bin/switchboard.js');
-
-function writeConfig(yaml: string): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'swb-cli-'));
-  const file = path.join(dir, 'switchboard.yaml');
-  writeFileSync(file, yaml);
-  return file;
-}
+import { spawnCli, writeConfig, type CliProcess } from './helpers/cli.js';
 
 describe('switchboard dev', () => {
-  let child: ChildProcess | undefined;
+  let cli: CliProcess | undefined;
   const prefix = uniquePrefix('cli');
   afterAll(async () => {
-    child?.kill('SIGKILL');
+    cli?.child.kill('SIGKILL');
     await deleteKeys(prefix);
   });
 
@@ -59,16 +47,9 @@ functions:
     module: ${path.join(FIXTURES, 'functions/record.js')}
     trigger: { type: com.example.order.enriched }
 `);
-    let output = '';
-    child = spawn(process.execPath, [BIN, 'dev', '--config', file, '--port', '0'], {
-      env: { ...process.env, ORDERS_SECRET: 'orders-secret-value', REDIS_URL, LOG_LEVEL: 'info' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child!.once('exit', (code) => resolve(code)));
+    cli = spawnCli(['dev', '--config', file, '--port', '0'], { ORDERS_SECRET: 'orders-secret-value' });
     try {
-      const url = await waitFor(() => /listening on (http:\/\/[\d.:]+)/.exec(output)?.[1], 'the gateway to listen', 20_000);
+      const url = await cli.url();
       const body = JSON.stringify({ order: 17 });
       const res = await fetch(`${url}/hooks/orders`, {
         method: 'POST',
@@ -78,9 +59,9 @@ functions:
       expect(res.status).toBe(202);
       const [call] = await waitFor(() => recorder.requests.length > 0 && recorder.requests, 'the chained function to call the backend');
       expect(call!.json).toMatchObject({ function: 'deliver', event: { type: 'com.example.order.enriched', data: { order: 17, seenBy: 'enrich' } } });
-      child.kill('SIGTERM');
-      expect(await exited).toBe(0);
-      expect(output).not.toContain('orders-secret-value');
+      cli.child.kill('SIGTERM');
+      expect(await cli.exited).toBe(0);
+      expect(cli.output()).not.toContain('orders-secret-value');
     } finally {
       await recorder.close();
     }

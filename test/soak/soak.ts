@@ -114,6 +114,7 @@ functions:
   const started = Date.now();
   const inflight = new Set<Promise<void>>();
   let nextWorkerKill = started + options.workerKillEveryMs;
+  let workerKills = 0;
   let gatewayKilled = false;
   let redisRestarted = false;
   while (sent < options.events) {
@@ -124,7 +125,7 @@ functions:
     }
     const now = Date.now();
     if (now >= nextWorkerKill) {
-      const k = faults.length % 2;
+      const k = workerKills++ % 2;
       workers[k]!.kill('SIGKILL');
       workers[k] = start('worker');
       faults.push(`worker ${k} SIGKILLed at ${((now - started) / 1000).toFixed(1)}s`);
