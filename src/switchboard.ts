@@ -8,7 +8,8 @@ import { resolveRedisTarget, type RedisTarget } from './bus/redis.js';
 import type { ConnectorConfig, FunctionConfig, SwitchboardConfig } from './config/load.js';
 import { buildGateway, type Gateway } from './gateway/app.js';
 import { createLogger } from './log.js';
-import type { InboundConnector, OutboundConnector } from './registry/contract.js';
+import type { InboundConnector, InboundIO, OutboundConnector } from './registry/contract.js';
+import { createMetrics, type Metrics } from './ops/metrics.js';
 import type { ModuleImporter } from './worker/runtimes/node.js';
 import { FunctionWorkers } from './worker/worker.js';
 
@@ -31,6 +32,9 @@ export interface SwitchboardOptions {
 
 export interface Switchboard {
   bus: Bus;
+  metrics: Metrics;
+  /** The Prometheus text of this instance's metrics (queue gauges read now). */
+  renderMetrics(): Promise<{ contentType: string; body: string }>;
   gateway?: Gateway;
   /** Base URL of the listening gateway. */
   url?: string;
@@ -77,6 +81,14 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
     log,
   });
   type Running<C> = { spec: ConnectorConfig; connector: C; abort: AbortController };
+  const metrics = createMetrics();
+  const renderMetrics = async () => {
+    for (const fn of current.functions) {
+      const counts = await bus.queue(fn.name)?.getJobCounts('waiting', 'active', 'delayed', 'failed').catch(() => undefined);
+      for (const [state, n] of Object.entries(counts ?? {})) metrics.queueJobs.set({ queue: fn.queue, state }, n);
+    }
+    return { contentType: metrics.registry.contentType, body: await metrics.registry.metrics() };
+  };
   const inbound = new Map<string, Running<InboundConnector>>();
   const outbound = new Map<string, Running<OutboundConnector>>();
   /** Outbound APIs by name; the object workers hold, updated in place on reload. */
@@ -108,7 +120,23 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
     const abort = new AbortController();
     const connector = spec.definition.inbound({ name: spec.name, config: spec.config, log: log.child({ connector: spec.name }), signal: abort.signal });
     inbound.set(spec.name, { spec, connector, abort });
-    await connector.start({ publish: (events, publishOptions) => bus.publish(events, publishOptions), http: gateway.router, deadLetter: (entry) => bus.deadLetterMessage(entry) });
+    const labels = { connector: spec.name };
+    const publish: InboundIO['publish'] = async (events, publishOptions) => {
+      metrics.eventsReceived.inc(labels, events.length);
+      const stop = metrics.enqueueSeconds.startTimer(labels);
+      try {
+        const result = await bus.publish(events, publishOptions);
+        metrics.eventsAccepted.inc(labels, events.length);
+        if (result.duplicates) metrics.duplicates.inc(labels, result.duplicates);
+        return result;
+      } catch (err) {
+        metrics.eventsRejected.inc({ ...labels, reason: (err as { code?: string }).code ?? 'SWB_ERR_INTERNAL' }, events.length);
+        throw err;
+      } finally {
+        stop();
+      }
+    };
+    await connector.start({ publish, http: gateway.router, deadLetter: (entry) => bus.deadLetterMessage(entry) });
   };
   const stopInbound = async (name: string) => {
     const running = inbound.get(name);
@@ -165,7 +193,18 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
     await bus.waitUntilReady(options.startupTimeoutMs ?? 10_000);
 
     if (options.gateway) {
-      gateway = buildGateway({ log, bodyLimit: config.gateway.bodyLimit, requestTimeoutMs: config.gateway.requestTimeoutMs, isReady: async () => started && (await bus.ping()) });
+      gateway = buildGateway({
+        log,
+        bodyLimit: config.gateway.bodyLimit,
+        requestTimeoutMs: config.gateway.requestTimeoutMs,
+        metrics: {
+          onRejected: (connector, reason) => {
+            metrics.eventsReceived.inc({ connector });
+            metrics.eventsRejected.inc({ connector, reason });
+          },
+          render: renderMetrics,
+        },
+        isReady: async () => started && (await bus.ping()) });
       for (const spec of config.connectors) await startInbound(spec);
       await gateway.app.ready();
     }
@@ -184,6 +223,7 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
         connectors: apis,
         log,
         lockDurationMs: config.bus.lockDurationMs,
+        metrics,
         ...(options.importModule ? { importModule: options.importModule } : {}),
       });
       await workers.start();
@@ -199,7 +239,7 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
       if (address && typeof address === 'object') url = `http://${shownHost}:${address.port}`;
     }
     started = true;
-    return { bus, log, close, reload, ...(gateway ? { gateway } : {}), ...(url ? { url } : {}) };
+    return { bus, metrics, renderMetrics, log, close, reload, ...(gateway ? { gateway } : {}), ...(url ? { url } : {}) };
   } catch (err) {
     await close().catch(() => {});
     throw err;

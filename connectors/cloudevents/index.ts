@@ -174,6 +174,7 @@ export default defineConnector({
         if (!io.http) throw new Error(`cloudevents connector "${ctx.name}" needs the gateway role`);
         unmounts.push(
           io.http.route({
+            connector: ctx.name,
             method: 'POST',
             path,
             ...(config.bodyLimit !== undefined ? { bodyLimit: toBytes(config.bodyLimit) } : {}),

@@ -218,6 +218,7 @@ export default defineConnector({
           const verify = push.verify === 'oidc' ? oidcVerifier(push) : async () => {};
           unmounts.push(
             io.http.route({
+              connector: ctx.name,
               method: 'POST',
               path: push.path ?? `/hooks/${ctx.name}`,
               handle: async (request) => {

@@ -91,8 +91,8 @@ export default defineConnector({
             throw err;
           }
         };
-        unmounts.push(io.http.route({ method: 'POST', path, ...bodyLimit, handle }));
-        if (preset?.get) unmounts.push(io.http.route({ method: 'GET', path, handle }));
+        unmounts.push(io.http.route({ connector: ctx.name, method: 'POST', path, ...bodyLimit, handle }));
+        if (preset?.get) unmounts.push(io.http.route({ connector: ctx.name, method: 'GET', path, handle }));
       },
       async close() {
         for (const unmount of unmounts.splice(0)) unmount();

@@ -150,7 +150,7 @@ export class Bus {
       this.refusedForBackpressure += events.length;
       throw new BackpressureError([...refused]);
     }
-    return { ids: events.map((e) => e.id), routed: jobs.length };
+    return { ids: events.map((e) => e.id), routed: jobs.length, duplicates: results.filter((r) => r === 0).length };
   }
 
   /** JSONata filters run only for the targets whose trigger already matched. */

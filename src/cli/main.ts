@@ -133,7 +133,7 @@ async function serve(role: 'dev' | 'gateway' | 'worker', configPath: string, val
   }
   const stopWatching = watchConfig(configPath, log, (next) => switchboard.reload(next));
   let draining = false;
-  const health = values['health-port'] ? await startHealthServer(Number(values['health-port']), async () => !draining && (await switchboard.bus.ping())) : undefined;
+  const health = values['health-port'] ? await startHealthServer(Number(values['health-port']), async () => !draining && (await switchboard.bus.ping()), () => switchboard.renderMetrics()) : undefined;
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal, graceMs }, 'shutting down');
@@ -190,8 +190,9 @@ function watchConfig(configPath: string, log: Logger, apply: (config: Switchboar
 }
 
 /** For worker pods: liveness and readiness without the gateway. */
-function startHealthServer(port: number, isReady: () => Promise<boolean>): Promise<http.Server> {
+function startHealthServer(port: number, isReady: () => Promise<boolean>, metrics: () => Promise<{ contentType: string; body: string }>): Promise<http.Server> {
   const server = http.createServer((req, res) => {
+    if (req.url === '/metrics') return void metrics().then(({ contentType, body }) => res.writeHead(200, { 'content-type': contentType }).end(body));
     if (req.url === '/healthz') return res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
     if (req.url === '/readyz') {
       return void isReady().then((ready) => res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: ready ? 'ready' : 'not ready' })));

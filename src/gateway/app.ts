@@ -7,6 +7,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import type { Logger } from 'pino';
 import { BackpressureError, BusUnavailableError } from '../bus/bus.js';
 import type { HttpRoute, HttpRouter } from '../registry/contract.js';
+import { SwitchboardError } from '../errors.js';
 import { errorBody, HttpError } from './http-error.js';
 
 export interface GatewayOptions {
@@ -19,6 +20,8 @@ export interface GatewayOptions {
   retryAfterSeconds?: number;
   /** Whole-request deadline, against slow-loris clients. */
   requestTimeoutMs?: number;
+  /** Serves /metrics and counts refusals when given. */
+  metrics?: { onRejected(connector: string, reason: string): void; render(): Promise<{ contentType: string; body: string }> };
 }
 
 export interface Gateway {
@@ -77,7 +80,20 @@ export function buildGateway(options: GatewayOptions): Gateway {
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready' });
   });
 
+  if (options.metrics) {
+    const metrics = options.metrics;
+    app.get('/metrics', async (_request, reply) => {
+      const { contentType, body } = await metrics.render();
+      return reply.header('content-type', contentType).send(body);
+    });
+  }
+
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply) => {
+    const connector = request.connectorRoute?.connector;
+    if (connector && options.metrics) {
+      const reason = err instanceof SwitchboardError ? err.code : (err.statusCode ?? 500) === 413 ? 'SWB_ERR_HTTP_BODY_TOO_LARGE' : (err.statusCode ?? 500) < 500 ? 'SWB_ERR_HTTP_REQUEST' : 'SWB_ERR_INTERNAL';
+      options.metrics.onRejected(connector, reason);
+    }
     if (err instanceof HttpError) {
       return reply.code(err.status).headers(err.headers).send(errorBody(err.code, err.message));
     }

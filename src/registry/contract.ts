@@ -24,6 +24,8 @@ export interface PublishResult {
   ids: string[];
   /** How many jobs were enqueued, over all events (0 when no trigger matched). */
   routed: number;
+  /** Jobs not enqueued because their event was already known (dedup). */
+  duplicates?: number;
 }
 
 /** An HTTP request as a connector sees it: the raw bytes are kept for signature checks. */
@@ -46,6 +48,8 @@ export interface InboundHttpResponse {
 }
 
 export interface HttpRoute {
+  /** The connector that mounts it (a metrics label). */
+  connector?: string;
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS';
   path: string;
   /** Largest accepted body in bytes; larger requests get 413 before the handler runs. */

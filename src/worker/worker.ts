@@ -17,6 +17,7 @@ import { isolatedRuntime } from './runtimes/isolated.js';
 import { loadNodeHandler, type ModuleImporter } from './runtimes/node.js';
 import { processRuntime } from './runtimes/process.js';
 import type { Runtime } from './runtimes/types.js';
+import type { Metrics } from '../ops/metrics.js';
 import { functionState } from './state.js';
 
 export const FUNCTION_FAILED_TYPE = 'dev.switchboard.function.failed';
@@ -32,6 +33,7 @@ export interface FunctionWorkersOptions {
   importModule?: ModuleImporter;
   /** BullMQ lock duration; stalled jobs (their worker died) are checked for as often. */
   lockDurationMs?: number;
+  metrics?: Metrics;
 }
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-[0-9a-f]{16}-([0-9a-f]{2})$/;
@@ -108,6 +110,7 @@ export class FunctionWorkers {
       const details = { jobId: job.id, eventId: job.data.id, attempt: job.attemptsMade, err: err.message };
       if (!finalAttempt) return log.info({ ...details, outcome: 'retrying' }, 'failed; will retry');
       log.warn({ ...details, outcome: 'dead-lettered' }, 'failed its last attempt; dead-lettered');
+      this.options.metrics?.functionRuns.inc({ function: fn.name, outcome: 'dead-lettered' });
       this.announceFailure(fn, job, err).catch((e: Error) => log.error({ ...details, err: e.message }, 'could not publish the failure event'));
     });
     this.running.set(fn.name, { fn, worker, runtime });
@@ -144,13 +147,18 @@ export class FunctionWorkers {
     const controller = new AbortController();
     const key = `${fn.queue}/${job.id}`;
     this.inFlight.set(key, { job, token, controller });
+    const stop = this.options.metrics?.functionSeconds.startTimer({ function: fn.name });
     try {
-      return await this.runJob(fn, runtime, job, log, controller);
+      const result = await this.runJob(fn, runtime, job, log, controller);
+      this.options.metrics?.functionRuns.inc({ function: fn.name, outcome: 'succeeded' });
+      return result;
     } catch (err) {
+      this.options.metrics?.functionRuns.inc({ function: fn.name, outcome: 'failed' });
       // Handed back to the queue by a forced shutdown: tell BullMQ not to fail it.
       if (controller.signal.reason instanceof ShutdownAbort) throw new WaitingError();
       throw err;
     } finally {
+      stop?.();
       this.inFlight.delete(key);
     }
   }
