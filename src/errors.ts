@@ -20,6 +20,8 @@ export const ERROR_CODES = {
   SWB_ERR_OUTBOUND_HTTP: 'An outbound HTTP call answered with an error status.',
   SWB_ERR_OUTBOUND_BLOCKED: 'An outbound call targeted a private or metadata address that is not allowed.',
   SWB_ERR_OUTBOUND_TIMEOUT: 'An outbound call did not answer within its timeout.',
+  SWB_ERR_ADMIN_UNAUTHORIZED: 'An admin API request without the right bearer token.',
+  SWB_ERR_ADMIN_NOT_FOUND: 'The admin API has no such connector, function, event journal or dead letter.',
   SWB_ERR_INTERNAL: 'An unexpected error; the details are in the log, never in the response.',
   SWB_ERR_REDIS_UNAVAILABLE: 'No Redis could be reached or started.',
 } as const;

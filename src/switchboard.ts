@@ -9,6 +9,7 @@ import type { ConnectorConfig, FunctionConfig, SwitchboardConfig } from './confi
 import { buildGateway, type Gateway } from './gateway/app.js';
 import { createLogger } from './log.js';
 import type { InboundConnector, InboundIO, OutboundConnector } from './registry/contract.js';
+import { Journal } from './ops/journal.js';
 import { createMetrics, type Metrics } from './ops/metrics.js';
 import type { ModuleImporter } from './worker/runtimes/node.js';
 import { FunctionWorkers } from './worker/worker.js';
@@ -32,6 +33,13 @@ export interface SwitchboardOptions {
 
 export interface Switchboard {
   bus: Bus;
+  journal?: Journal;
+  /** The config in force (it changes on reload). */
+  config(): SwitchboardConfig;
+  /** Inbound connectors: pause stops one taking events (webhooks answer 404, pollers stop); resume restarts it. */
+  pauseConnector(name: string): Promise<void>;
+  resumeConnector(name: string): Promise<void>;
+  connectorStates(): { name: string; type: string; inbound: boolean; outbound: boolean; state: 'running' | 'paused' | 'idle' }[];
   metrics: Metrics;
   /** The Prometheus text of this instance's metrics (queue gauges read now). */
   renderMetrics(): Promise<{ contentType: string; body: string }>;
@@ -82,6 +90,7 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
   });
   type Running<C> = { spec: ConnectorConfig; connector: C; abort: AbortController };
   const metrics = createMetrics();
+  const journal = config.journal.enabled ? new Journal(bus.connection, config.redis.prefix, config.journal, log) : undefined;
   const renderMetrics = async () => {
     for (const fn of current.functions) {
       const counts = await bus.queue(fn.name)?.getJobCounts('waiting', 'active', 'delayed', 'failed').catch(() => undefined);
@@ -127,6 +136,7 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
       try {
         const result = await bus.publish(events, publishOptions);
         metrics.eventsAccepted.inc(labels, events.length);
+        events.forEach((e, i) => journal?.record(e.id, { kind: 'received', connector: spec.name, type: e.type, source: e.source }, { kind: 'routed', to: result.routes?.[i] ?? [] }));
         if (result.duplicates) metrics.duplicates.inc(labels, result.duplicates);
         return result;
       } catch (err) {
@@ -224,6 +234,7 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
         log,
         lockDurationMs: config.bus.lockDurationMs,
         metrics,
+        ...(journal ? { journal } : {}),
         ...(options.importModule ? { importModule: options.importModule } : {}),
       });
       await workers.start();
@@ -239,7 +250,41 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
       if (address && typeof address === 'object') url = `http://${shownHost}:${address.port}`;
     }
     started = true;
-    return { bus, metrics, renderMetrics, log, close, reload, ...(gateway ? { gateway } : {}), ...(url ? { url } : {}) };
+    const paused = new Set<string>();
+    const pauseConnector = async (name: string) => {
+      if (!current.connectors.some((c) => c.name === name)) throw new Error(`unknown connector "${name}"`);
+      paused.add(name);
+      await stopInbound(name);
+    };
+    const resumeConnector = async (name: string) => {
+      const spec = current.connectors.find((c) => c.name === name);
+      if (!spec) throw new Error(`unknown connector "${name}"`);
+      paused.delete(name);
+      if (!inbound.has(name)) await startInbound(spec);
+    };
+    const connectorStates = () =>
+      current.connectors.map((c) => ({
+        name: c.name,
+        type: c.type,
+        inbound: Boolean(c.definition.inbound),
+        outbound: Boolean(c.definition.outbound),
+        state: paused.has(c.name) ? ('paused' as const) : inbound.has(c.name) || outbound.has(c.name) ? ('running' as const) : ('idle' as const),
+      }));
+    return {
+      bus,
+      metrics,
+      renderMetrics,
+      log,
+      close,
+      reload,
+      config: () => current,
+      pauseConnector,
+      resumeConnector,
+      connectorStates,
+      ...(journal ? { journal } : {}),
+      ...(gateway ? { gateway } : {}),
+      ...(url ? { url } : {}),
+    };
   } catch (err) {
     await close().catch(() => {});
     throw err;

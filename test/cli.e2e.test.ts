@@ -24,6 +24,7 @@ describe('switchboard dev', () => {
     const recorder = await startRecorder();
     const file = writeConfig(`
 redis: { prefix: ${prefix} }
+admin: { enabled: false }
 connectors:
   - name: orders
     type: webhook

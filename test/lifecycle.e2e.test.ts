@@ -31,7 +31,7 @@ describe('graceful lifecycle', () => {
   test('SIGTERM during a burst of webhooks: every request got its 2xx and its event ran, or got no 2xx', async () => {
     const prefix = uniquePrefix('burst');
     const recorder = await startRecorder();
-    const file = writeConfig(`redis: { prefix: ${prefix} }\nconnectors:\n  - { name: open, type: webhook, config: { verify: { scheme: none } } }\n${functionsYaml(recorder.url)}`);
+    const file = writeConfig(`redis: { prefix: ${prefix} }\nadmin: { enabled: false }\nconnectors:\n  - { name: open, type: webhook, config: { verify: { scheme: none } } }\n${functionsYaml(recorder.url)}`);
     const gateway = spawnCli(['gateway', '--config', file, '--port', '0', '--shutdown-seconds', '5']);
     try {
       const url = await gateway.url();
@@ -77,7 +77,7 @@ describe('graceful lifecycle', () => {
   test('SIGTERM to a worker: jobs that finish within the grace period complete; the rest go back to the queue, none stuck in active', async () => {
     const prefix = uniquePrefix('drain');
     const recorder = await startRecorder();
-    const file = writeConfig(`redis: { prefix: ${prefix} }\nconnectors:\n${functionsYaml(recorder.url)}`);
+    const file = writeConfig(`redis: { prefix: ${prefix} }\nadmin: { enabled: false }\nconnectors:\n${functionsYaml(recorder.url)}`);
     const queue = new Queue('fn.sleepy', { connection: { url: REDIS_URL }, prefix });
     const worker = spawnCli(['worker', '--config', file, '--functions', 'sleepy', '--shutdown-seconds', '2', '--health-port', '0']);
     try {
@@ -109,7 +109,7 @@ describe('live config reload', () => {
   test('a new webhook connector goes live without a restart; a broken file leaves the old config serving', async () => {
     const prefix = uniquePrefix('reload');
     const recorder = await startRecorder();
-    const base = (extra: string) => `redis: { prefix: ${prefix} }\nconnectors:\n  - { name: open, type: webhook, config: { verify: { scheme: none } } }\n${extra}${functionsYaml(recorder.url)}`;
+    const base = (extra: string) => `redis: { prefix: ${prefix} }\nadmin: { enabled: false }\nconnectors:\n  - { name: open, type: webhook, config: { verify: { scheme: none } } }\n${extra}${functionsYaml(recorder.url)}`;
     const file = writeConfig(base(''));
     const gateway = spawnCli(['gateway', '--config', file, '--port', '0']);
     const post = async (url: string, hook: string) => (await fetch(`${url}/hooks/${hook}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status;
@@ -127,7 +127,7 @@ describe('live config reload', () => {
 
       await swap(base('  - { name: added, type: webhook, config: { verify: { scheme: nonsense } } }\n'));
       const error = await waitFor(() => gateway.lines().find((l) => l.msg === 'config not reloaded; the running config stays in force'), 'the reload error', 10_000);
-      expect(error.err).toMatch(/switchboard\.yaml:4:\d+ connectors\[1\]\.config\.verify\.scheme: expected one of/);
+      expect(error.err).toMatch(/switchboard\.yaml:5:\d+ connectors\[1\]\.config\.verify\.scheme: expected one of/);
       expect(await post(url, 'added')).toBe(202);
 
       gateway.child.kill('SIGHUP');

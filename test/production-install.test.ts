@@ -24,7 +24,7 @@ test('the packed tarball, installed with production dependencies only, starts a 
 
   const prefix = uniquePrefix('prod');
   const config = path.join(work, 'switchboard.yaml');
-  writeFileSync(config, `redis: { prefix: ${prefix} }\nconnectors:\n  - { name: open, type: webhook, config: { verify: { scheme: none } } }\n`);
+  writeFileSync(config, `redis: { prefix: ${prefix} }\nadmin: { enabled: false }\nconnectors:\n  - { name: open, type: webhook, config: { verify: { scheme: none } } }\n`);
   let output = '';
   const child = spawn(path.join(app, 'node_modules/.bin/switchboard'), ['gateway', '--config', config, '--port', '0'], { cwd: app, env: { ...process.env, REDIS_URL, NODE_ENV: 'production' } });
   child.stdout.on('data', (d: Buffer) => (output += d.toString()));

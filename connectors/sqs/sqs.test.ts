@@ -153,7 +153,7 @@ functions:
     const queue = fauxqs.createQueue(`soak-${randomUUID().slice(0, 8)}`);
     const replies = fauxqs.createQueue(`out-${randomUUID().slice(0, 8)}`);
     const prefix = uniquePrefix('sqs-soak');
-    const file = writeConfig(`redis: { prefix: ${prefix} }\n` + yaml(queue.queueUrl, replies.queueUrl).replace('visibilityTimeout: 2s', 'visibilityTimeout: 2s, concurrency: 4'));
+    const file = writeConfig(`redis: { prefix: ${prefix} }\nadmin: { enabled: false }\n` + yaml(queue.queueUrl, replies.queueUrl).replace('visibilityTimeout: 2s', 'visibilityTimeout: 2s, concurrency: 4'));
     const worker = await bootSwitchboard(`redis: { prefix: ${prefix} }\n` + yaml(queue.queueUrl, replies.queueUrl), { env, gateway: false, prefix });
     const sent: string[] = [];
     for (let b = 0; b < 200; b++) {

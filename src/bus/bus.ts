@@ -123,8 +123,10 @@ export class Bus {
     const ttl = options.dedupWindowMs ?? this.options.dedupWindowMs;
     const jobs: JobSpec[] = [];
     const unrouted: Promise<unknown>[] = [];
+    const routes: string[][] = [];
     for (const event of events) {
       const targets = await this.applyFilters(event, this.router.match(event));
+      routes.push(targets.map((t) => t.name));
       if (targets.length === 0) {
         unrouted.push(this.connection.xadd(`${this.prefix}:unrouted`, 'MAXLEN', '~', UNROUTED_MAX, '*', 'event', JSON.stringify(event)));
         continue;
@@ -150,7 +152,7 @@ export class Bus {
       this.refusedForBackpressure += events.length;
       throw new BackpressureError([...refused]);
     }
-    return { ids: events.map((e) => e.id), routed: jobs.length, duplicates: results.filter((r) => r === 0).length };
+    return { ids: events.map((e) => e.id), routed: jobs.length, duplicates: results.filter((r) => r === 0).length, routes };
   }
 
   /** JSONata filters run only for the targets whose trigger already matched. */

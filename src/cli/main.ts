@@ -11,6 +11,8 @@ import { ConfigError, loadConfig, type SwitchboardConfig } from '../config/load.
 import { SwitchboardError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { startSwitchboard } from '../switchboard.js';
+import type { FastifyInstance } from 'fastify';
+import { buildAdmin } from '../ops/admin.js';
 import { ensureRedis } from './embedded-redis.js';
 import { send } from './send.js';
 
@@ -22,6 +24,10 @@ Commands:
   worker [--functions a,b] [--health-port N]
                            runs functions and routes (all, or the ones named); /healthz and /readyz on N
   validate [FILE]          checks a config file; exit 0 when valid, 1 with the errors otherwise
+  status --url URL [--token T]        a running gateway's connectors, functions and queues (admin API)
+  events get ID --url URL [--token T] an event's journal
+  dlq list|replay|delete [--function f] [--job ID] [--url URL --token T]
+                           against the admin API with --url, else straight on Redis with the config
   dlq list [--function f] [--json]
   dlq replay [--function f] [--job ID]   runs dead letters again (all of them unless narrowed)
   send --connector NAME --file PAYLOAD [--event E] [--url URL] [--content-type T]
@@ -38,6 +44,8 @@ const OPTIONS = {
   port: { type: 'string', short: 'p' },
   functions: { type: 'string' },
   'health-port': { type: 'string' },
+  'admin-port': { type: 'string' },
+  token: { type: 'string' },
   'shutdown-seconds': { type: 'string' },
   function: { type: 'string' },
   job: { type: 'string' },
@@ -74,7 +82,11 @@ export async function main(argv: string[]): Promise<number> {
       case 'worker':
         return await serve(command, configPath, values);
       case 'dlq':
+        if (values.url) return await remote(['dlq', ...rest], values);
         return await deadLetters(rest[0], configPath, values);
+      case 'status':
+      case 'events':
+        return await remote([command, ...rest], values);
       case 'send':
         return await sendCommand(configPath, values);
       default:
@@ -104,7 +116,7 @@ async function validate(file: string): Promise<number> {
   }
 }
 
-async function serve(role: 'dev' | 'gateway' | 'worker', configPath: string, values: { port?: string; functions?: string; 'health-port'?: string; 'shutdown-seconds'?: string }): Promise<number> {
+async function serve(role: 'dev' | 'gateway' | 'worker', configPath: string, values: { port?: string; functions?: string; 'health-port'?: string; 'shutdown-seconds'?: string; 'admin-port'?: string }): Promise<number> {
   const graceMs = Number(values['shutdown-seconds'] ?? 25) * 1000;
   const config = await loadConfig(configPath);
   const log = createLogger({ secrets: config.secrets });
@@ -132,6 +144,13 @@ async function serve(role: 'dev' | 'gateway' | 'worker', configPath: string, val
     log.info({ functions: functions ?? config.functions.map((f) => f.name) }, `switchboard ${role} running`);
   }
   const stopWatching = watchConfig(configPath, log, (next) => switchboard.reload(next));
+  let admin: FastifyInstance | undefined;
+  if (role !== 'worker' && config.admin.enabled) {
+    admin = await buildAdmin({ switchboard, log, auth: config.admin.auth, token: config.admin.token, reload: async () => switchboard.reload(await loadConfig(configPath)) });
+    await admin.listen({ host: config.admin.host, port: values['admin-port'] ? Number(values['admin-port']) : config.admin.port });
+    const address = admin.server.address();
+    if (address && typeof address === 'object') log.info({ url: `http://${config.admin.host}:${address.port}/admin` }, `admin API on http://${config.admin.host}:${address.port}/admin${config.admin.auth === 'none' ? ' (no auth: local development only)' : ''}`);
+  }
   let draining = false;
   const health = values['health-port'] ? await startHealthServer(Number(values['health-port']), async () => !draining && (await switchboard.bus.ping()), () => switchboard.renderMetrics()) : undefined;
   await new Promise<void>((resolve) => {
@@ -144,6 +163,7 @@ async function serve(role: 'dev' | 'gateway' | 'worker', configPath: string, val
   });
   draining = true;
   stopWatching();
+  await admin?.close();
   await switchboard.close(graceMs);
   health?.close();
   await redis.stop();
@@ -232,6 +252,40 @@ async function deadLetters(sub: string | undefined, configPath: string, values: 
   } finally {
     await bus.close();
   }
+}
+
+/** The CLI over the admin API of a running gateway. */
+async function remote(args: string[], values: { url?: string; token?: string; function?: string; job?: string; json?: boolean }): Promise<number> {
+  if (!values.url) {
+    console.error(`${args[0]} needs --url (the admin API, e.g. http://127.0.0.1:9090)`);
+    return 2;
+  }
+  const base = values.url.replace(/\/+$/, '');
+  const token = values.token ?? process.env.SWITCHBOARD_ADMIN_TOKEN;
+  const call = async (method: string, path: string, body?: object) => {
+    const res = await fetch(base + path, { method, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) });
+    const answer = (await res.json()) as unknown;
+    if (!res.ok) throw new SwitchboardError('SWB_ERR_HTTP_REQUEST', `${method} ${path}: ${res.status} ${JSON.stringify(answer)}`);
+    return answer;
+  };
+  const [command, sub, arg] = args;
+  let answer: unknown;
+  if (command === 'status') {
+    answer = { status: await call('GET', '/admin/status'), connectors: await call('GET', '/admin/connectors'), functions: await call('GET', '/admin/functions') };
+  } else if (command === 'events' && sub === 'get' && arg) {
+    answer = await call('GET', `/admin/events/${encodeURIComponent(arg)}`);
+  } else if (command === 'dlq' && sub === 'list') {
+    answer = await call('GET', `/admin/dead-letters${values.function ? `?function=${encodeURIComponent(values.function)}` : ''}`);
+  } else if (command === 'dlq' && sub === 'replay') {
+    answer = await call('POST', '/admin/dead-letters/replay', { ...(values.function ? { function: values.function } : {}), ...(values.job ? { jobId: values.job } : {}) });
+  } else if (command === 'dlq' && sub === 'delete' && values.function && values.job) {
+    answer = await call('DELETE', `/admin/dead-letters/${encodeURIComponent(values.function)}/${encodeURIComponent(values.job)}`);
+  } else {
+    console.error('usage: switchboard status | events get ID | dlq list|replay|delete --url URL [--token T] [--function F] [--job ID]');
+    return 2;
+  }
+  console.log(JSON.stringify(answer, null, 2));
+  return 0;
 }
 
 async function sendCommand(configPath: string, values: { connector?: string; file?: string; event?: string; url?: string; 'content-type'?: string }): Promise<number> {

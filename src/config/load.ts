@@ -54,6 +54,8 @@ export interface SwitchboardConfig {
   redis: { url?: string; prefix: string; sentinel?: SentinelTarget };
   bus: { dedupWindowMs: number; enqueueTimeoutMs: number; highWaterMark: number; lockDurationMs: number };
   gateway: { host: string; port: number; bodyLimit: number; requestTimeoutMs: number };
+  journal: { enabled: boolean; retentionMs: number; maxEvents: number };
+  admin: { enabled: boolean; host: string; port: number; token?: string; auth: 'bearer' | 'none' };
   connectors: ConnectorConfig[];
   functions: FunctionConfig[];
   /** Resolved secret values, so that logs can redact them. */
@@ -222,6 +224,8 @@ export async function parseConfig(text: string, file: string, options: LoadOptio
     redis: { ...(root.redis.url ? { url: root.redis.url } : {}), prefix: root.redis.prefix, ...(root.redis.sentinel ? { sentinel: root.redis.sentinel } : {}) },
     bus: { dedupWindowMs: toMilliseconds(root.bus.dedupWindow), enqueueTimeoutMs: toMilliseconds(root.bus.enqueueTimeout), highWaterMark: root.bus.highWaterMark, lockDurationMs: toMilliseconds(root.bus.lockDuration) },
     gateway: { host: root.gateway.host, port: root.gateway.port, bodyLimit: toBytes(root.gateway.bodyLimit), requestTimeoutMs: toMilliseconds(root.gateway.requestTimeout) },
+    journal: { enabled: root.journal.enabled, retentionMs: toMilliseconds(root.journal.retention), maxEvents: root.journal.maxEvents },
+    admin: { enabled: root.admin.enabled, host: root.admin.host, port: root.admin.port, auth: root.admin.auth, ...(root.admin.token ? { token: root.admin.token } : {}) },
     connectors,
     functions,
     secrets,

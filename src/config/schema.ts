@@ -181,6 +181,24 @@ export const RootSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    journal: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true }),
+        retention: Duration({ default: '7d', description: 'how long an event\'s journal is kept' }),
+        maxEvents: Type.Integer({ minimum: 1, default: 100_000, description: 'most events whose journal is kept' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    admin: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true }),
+        host: Type.String({ default: '127.0.0.1' }),
+        port: Type.Integer({ minimum: 0, maximum: 65535, default: 9090 }),
+        token: Type.Optional(SecretString({ description: 'bearer token for /admin; required unless auth is none' })),
+        auth: StringEnum(['bearer', 'none'], { default: 'bearer', description: 'none only for local development' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     gateway: Type.Object(
       {
         host: Type.String({ default: '0.0.0.0' }),

@@ -26,6 +26,8 @@ export interface PublishResult {
   routed: number;
   /** Jobs not enqueued because their event was already known (dedup). */
   duplicates?: number;
+  /** Per event (in order), the functions and routes it was routed to. */
+  routes?: string[][];
 }
 
 /** An HTTP request as a connector sees it: the raw bytes are kept for signature checks. */

@@ -17,6 +17,7 @@ import { isolatedRuntime } from './runtimes/isolated.js';
 import { loadNodeHandler, type ModuleImporter } from './runtimes/node.js';
 import { processRuntime } from './runtimes/process.js';
 import type { Runtime } from './runtimes/types.js';
+import type { Journal } from '../ops/journal.js';
 import type { Metrics } from '../ops/metrics.js';
 import { functionState } from './state.js';
 
@@ -34,6 +35,7 @@ export interface FunctionWorkersOptions {
   /** BullMQ lock duration; stalled jobs (their worker died) are checked for as often. */
   lockDurationMs?: number;
   metrics?: Metrics;
+  journal?: Journal;
 }
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-[0-9a-f]{16}-([0-9a-f]{2})$/;
@@ -111,6 +113,7 @@ export class FunctionWorkers {
       if (!finalAttempt) return log.info({ ...details, outcome: 'retrying' }, 'failed; will retry');
       log.warn({ ...details, outcome: 'dead-lettered' }, 'failed its last attempt; dead-lettered');
       this.options.metrics?.functionRuns.inc({ function: fn.name, outcome: 'dead-lettered' });
+      this.options.journal?.record(job.data.id, { kind: 'dead-lettered', function: fn.name, error: err.message });
       this.announceFailure(fn, job, err).catch((e: Error) => log.error({ ...details, err: e.message }, 'could not publish the failure event'));
     });
     this.running.set(fn.name, { fn, worker, runtime });
@@ -148,12 +151,16 @@ export class FunctionWorkers {
     const key = `${fn.queue}/${job.id}`;
     this.inFlight.set(key, { job, token, controller });
     const stop = this.options.metrics?.functionSeconds.startTimer({ function: fn.name });
+    const started = Date.now();
+    const attempt = job.attemptsMade + 1;
     try {
       const result = await this.runJob(fn, runtime, job, log, controller);
       this.options.metrics?.functionRuns.inc({ function: fn.name, outcome: 'succeeded' });
+      this.options.journal?.record(job.data.id, { kind: 'attempt', function: fn.name, attempt, outcome: 'succeeded', durationMs: Date.now() - started });
       return result;
     } catch (err) {
       this.options.metrics?.functionRuns.inc({ function: fn.name, outcome: 'failed' });
+      this.options.journal?.record(job.data.id, { kind: 'attempt', function: fn.name, attempt, outcome: 'failed', error: (err as Error).message, durationMs: Date.now() - started });
       // Handed back to the queue by a forced shutdown: tell BullMQ not to fail it.
       if (controller.signal.reason instanceof ShutdownAbort) throw new WaitingError();
       throw err;
@@ -185,6 +192,7 @@ export class FunctionWorkers {
           source: input.source ?? source,
         });
         await this.options.bus.publish([out]);
+        this.options.journal?.record(cause.id, { kind: 'emitted', function: fn.name, eventId: out.id, type: out.type });
         return out.id;
       },
     };
@@ -204,6 +212,7 @@ export class FunctionWorkers {
         ...childTraceContext(cause),
       });
       await this.options.bus.publish([next]);
+      this.options.journal?.record(cause.id, { kind: 'emitted', function: fn.name, eventId: next.id, type: next.type });
     }
     return result ?? null;
   }

@@ -53,6 +53,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   writeFileSync(
     config,
     `redis: { prefix: soak }
+admin: { enabled: false }
 bus: { lockDuration: 3s, enqueueTimeout: 1s }
 gateway: { port: ${port} }
 connectors:
