@@ -66,7 +66,7 @@ describe('bus', () => {
 
   test('one job per matching function, in that function’s queue, with its retry policy', async () => {
     const e = event({ id: 'fanout-1' });
-    expect(await bus.publish([e])).toEqual({ ids: ['fanout-1'], routed: 2 });
+    expect(await bus.publish([e])).toEqual({ ids: ['fanout-1'], routed: 2, duplicates: 0, routes: [['a', 'b']] });
     for (const name of ['a', 'b']) {
       const job = await bus.queue(name)!.getJob(jobIdFor(name, e));
       expect(job?.data).toEqual(e);
@@ -77,7 +77,7 @@ describe('bus', () => {
   test('job ids derive from function, source and id: a redelivery is not enqueued again', async () => {
     const e = event({ id: 'dup-1' });
     await bus.publish([e]);
-    await bus.publish([{ ...e, data: 'different body, same identity' }]);
+    expect((await bus.publish([{ ...e, data: 'different body, same identity' }])).duplicates).toBe(2);
     const jobs = await bus.queue('a')!.getJobs(['waiting']);
     expect(jobs.filter((j) => (j.data as CloudEvent).id === 'dup-1')).toHaveLength(1);
     expect(jobIdFor('a', e)).not.toBe(jobIdFor('a', { ...e, source: '/other' }));
@@ -99,7 +99,7 @@ describe('bus', () => {
   });
 
   test('an event no trigger matches is kept in the capped unrouted stream', async () => {
-    expect(await bus.publish([event({ id: 'lonely', type: 'org.nobody' })])).toEqual({ ids: ['lonely'], routed: 0 });
+    expect(await bus.publish([event({ id: 'lonely', type: 'org.nobody' })])).toEqual({ ids: ['lonely'], routed: 0, duplicates: 0, routes: [[]] });
     const entries = await bus.connection.xrange(`${prefix}:unrouted`, '-', '+');
     expect(entries.map(([, fields]) => JSON.parse(fields[1]!).id)).toContain('lonely');
   });
