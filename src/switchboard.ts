@@ -11,6 +11,7 @@ import { createLogger } from './log.js';
 import type { InboundConnector, InboundIO, OutboundConnector } from './registry/contract.js';
 import { Journal } from './ops/journal.js';
 import { createMetrics, type Metrics } from './ops/metrics.js';
+import { activeTraceExtension, eventContext, flushTracing, initTracing, inSpan, SpanKind } from './ops/tracing.js';
 import type { ModuleImporter } from './worker/runtimes/node.js';
 import { FunctionWorkers } from './worker/worker.js';
 
@@ -89,6 +90,7 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
     log,
   });
   type Running<C> = { spec: ConnectorConfig; connector: C; abort: AbortController };
+  initTracing();
   const metrics = createMetrics();
   const journal = config.journal.enabled ? new Journal(bus.connection, config.redis.prefix, config.journal, log) : undefined;
   const renderMetrics = async () => {
@@ -122,6 +124,7 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
     for (const c of outbound.values()) c.abort.abort();
     await Promise.allSettled([...outbound.values()].map((c) => c.connector.close()));
     await bus.close();
+    await flushTracing();
   };
 
   const startInbound = async (spec: ConnectorConfig) => {
@@ -130,7 +133,14 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
     const connector = spec.definition.inbound({ name: spec.name, config: spec.config, log: log.child({ connector: spec.name }), signal: abort.signal });
     inbound.set(spec.name, { spec, connector, abort });
     const labels = { connector: spec.name };
-    const publish: InboundIO['publish'] = async (events, publishOptions) => {
+    const publish: InboundIO['publish'] = (incoming, publishOptions) =>
+      inSpan(`publish ${spec.name}`, SpanKind.PRODUCER, eventContext(incoming[0] ?? {}), { 'switchboard.connector': spec.name, 'messaging.batch.message_count': incoming.length }, async () => {
+        // With tracing on, each event carries this span as its parent.
+        const trace = activeTraceExtension();
+        const events = trace ? incoming.map((e) => ({ ...e, ...trace })) : incoming;
+        return publishNow(events, publishOptions);
+      });
+    const publishNow: InboundIO['publish'] = async (events, publishOptions) => {
       metrics.eventsReceived.inc(labels, events.length);
       const stop = metrics.enqueueSeconds.startTimer(labels);
       try {

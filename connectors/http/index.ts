@@ -5,7 +5,9 @@ import { defineConnector, type ConfigProblem } from '../../src/registry/contract
 import { SecretString, StringEnum } from '../../src/config/schema.js';
 import { Duration, toMilliseconds } from '../../src/config/units.js';
 import { SwitchboardError } from '../../src/errors.js';
+import { context } from '@opentelemetry/api';
 import { createOutboundAgent, unwrapFetchError } from '../../src/net/outbound.js';
+import { injectTraceHeaders, inSpan, SpanKind } from '../../src/ops/tracing.js';
 
 export const HttpConfigSchema = Type.Object(
   {
@@ -107,7 +109,11 @@ export function createHttpClient(config: HttpClientOptions, agent: Agent): HttpA
   const once = async <T>(url: URL, method: string, headers: Record<string, string>, body: string | Uint8Array | undefined, target: string): Promise<HttpResponse<T>> => {
     let res;
     try {
-      res = await fetch(url, { method, headers, body: body ?? null, dispatcher: agent, signal: AbortSignal.timeout(timeoutMs) });
+      res = await inSpan(`HTTP ${method}`, SpanKind.CLIENT, context.active(), { 'http.request.method': method, 'server.address': url.host, 'url.path': url.pathname }, async () => {
+        const traced = { ...headers };
+        injectTraceHeaders(traced);
+        return fetch(url, { method, headers: traced, body: body ?? null, dispatcher: agent, signal: AbortSignal.timeout(timeoutMs) });
+      });
     } catch (err) {
       const cause = unwrapFetchError(err);
       if (cause instanceof SwitchboardError) throw cause;

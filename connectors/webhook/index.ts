@@ -144,5 +144,11 @@ function buildEvent(
   if (payload.data !== undefined) event.data = payload.data;
   if (payload.data_base64 !== undefined) event.data_base64 = payload.data_base64;
   event.connector = connector;
+  // The sender's trace continues through the event (the CloudEvents distributed-tracing extension).
+  const traceparent = scope.headers.traceparent;
+  if (typeof traceparent === 'string' && /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(traceparent)) {
+    event.traceparent = traceparent;
+    if (typeof scope.headers.tracestate === 'string') event.tracestate = scope.headers.tracestate;
+  }
   return event;
 }

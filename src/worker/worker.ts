@@ -19,6 +19,7 @@ import { processRuntime } from './runtimes/process.js';
 import type { Runtime } from './runtimes/types.js';
 import type { Journal } from '../ops/journal.js';
 import type { Metrics } from '../ops/metrics.js';
+import { activeTraceExtension, eventContext, inSpan, SpanKind } from '../ops/tracing.js';
 import { functionState } from './state.js';
 
 export const FUNCTION_FAILED_TYPE = 'dev.switchboard.function.failed';
@@ -42,6 +43,9 @@ const TRACEPARENT = /^00-([0-9a-f]{32})-[0-9a-f]{16}-([0-9a-f]{2})$/;
 
 /** The distributed-tracing extension for an event caused by `cause`: same trace, a new span. */
 export function childTraceContext(cause: CloudEvent): { traceparent: string; tracestate?: string } {
+  // With tracing on, the active span (the function's) is the parent.
+  const active = activeTraceExtension();
+  if (active) return active;
   const parsed = typeof cause.traceparent === 'string' ? TRACEPARENT.exec(cause.traceparent) : null;
   const traceId = parsed?.[1] ?? randomBytes(16).toString('hex');
   const flags = parsed?.[2] ?? '01';
@@ -154,7 +158,9 @@ export class FunctionWorkers {
     const started = Date.now();
     const attempt = job.attemptsMade + 1;
     try {
-      const result = await this.runJob(fn, runtime, job, log, controller);
+      const result = await inSpan(`function ${fn.name}`, SpanKind.CONSUMER, eventContext(job.data), { 'switchboard.function': fn.name, 'cloudevents.event_id': job.data.id, 'cloudevents.event_type': job.data.type, 'switchboard.attempt': attempt }, () =>
+        this.runJob(fn, runtime, job, log, controller),
+      );
       this.options.metrics?.functionRuns.inc({ function: fn.name, outcome: 'succeeded' });
       this.options.journal?.record(job.data.id, { kind: 'attempt', function: fn.name, attempt, outcome: 'succeeded', durationMs: Date.now() - started });
       return result;

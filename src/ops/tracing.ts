@@ -1,0 +1,63 @@
+/**
+ * OpenTelemetry tracing, on when OTEL_EXPORTER_OTLP_ENDPOINT is set: a webhook's incoming `traceparent`
+ * (or a new trace) continues through the CloudEvent (the distributed-tracing extension) into the
+ * worker's span, every outbound call and every emitted event. Lean: the trace SDK and OTLP over HTTP.
+ */
+import { context, propagation, trace, type Context, type Span, SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+
+let provider: NodeTracerProvider | undefined;
+
+/** Starts the SDK once per process when the environment asks for it. */
+export function initTracing(env: NodeJS.ProcessEnv = process.env): void {
+  if (provider || !env.OTEL_EXPORTER_OTLP_ENDPOINT) return;
+  provider = new NodeTracerProvider({
+    resource: resourceFromAttributes({ 'service.name': env.OTEL_SERVICE_NAME ?? 'switchboard' }),
+    spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter(), { scheduledDelayMillis: 200 })],
+  });
+  provider.register();
+}
+
+export async function flushTracing(): Promise<void> {
+  await provider?.forceFlush();
+}
+
+const tracer = () => trace.getTracer('switchboard');
+
+/** The context an event's `traceparent` (and `tracestate`) carries. */
+export function eventContext(event: Record<string, unknown>): Context {
+  const carrier: Record<string, string> = {};
+  if (typeof event.traceparent === 'string') carrier.traceparent = event.traceparent;
+  if (typeof event.tracestate === 'string') carrier.tracestate = event.tracestate;
+  return propagation.extract(context.active(), carrier);
+}
+
+/** The distributed-tracing extension for the span now active, if tracing is on. */
+export function activeTraceExtension(): { traceparent: string; tracestate?: string } | undefined {
+  const carrier: Record<string, string> = {};
+  propagation.inject(context.active(), carrier);
+  return carrier.traceparent ? { traceparent: carrier.traceparent, ...(carrier.tracestate ? { tracestate: carrier.tracestate } : {}) } : undefined;
+}
+
+/** Runs `work` in a span (a no-op span when tracing is off), recording failures. */
+export async function inSpan<T>(name: string, kind: SpanKind, parent: Context, attributes: Record<string, string | number>, work: (span: Span) => Promise<T>): Promise<T> {
+  const span = tracer().startSpan(name, { kind, attributes }, parent);
+  try {
+    return await context.with(trace.setSpan(parent, span), () => work(span));
+  } catch (err) {
+    span.recordException(err as Error);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+    throw err;
+  } finally {
+    span.end();
+  }
+}
+
+/** Adds `traceparent` to outbound request headers from the active span. */
+export function injectTraceHeaders(headers: Record<string, string>): void {
+  propagation.inject(context.active(), headers);
+}
+
+export { SpanKind };
