@@ -69,7 +69,8 @@ describe('runtimes', () => {
     const jobId = jobIdFor(fn, event);
     return waitFor(async () => {
       const job = await t.sb.bus.queue(fn)!.getJob(jobId);
-      if (await job?.isCompleted()) return { result: job!.returnvalue };
+      // The job object is a snapshot; once Redis says completed, read the result from a fresh copy.
+      if (await job?.isCompleted()) return { result: (await t.sb.bus.queue(fn)!.getJob(jobId))!.returnvalue };
       if (await job?.isFailed()) return { letter: (await listDeadLetters(t.sb.bus, names(), { functions: [fn], jobId }))[0] };
       return undefined;
     }, `${fn} to finish`, 20_000);

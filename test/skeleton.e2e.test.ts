@@ -183,7 +183,7 @@ describe('walking skeleton', () => {
     expect(replayed.map((l) => l.event.id)).toEqual([event.id]);
     const job = await waitFor(async () => {
       const j = await t.sb.bus.queue('flaky')!.getJob(letter!.jobId);
-      return (await j?.isCompleted()) && j;
+      return (await j?.isCompleted()) && (await t.sb.bus.queue('flaky')!.getJob(letter!.jobId));
     }, 'the replayed job to complete');
     expect(job.returnvalue).toEqual({ succeededOnAttempt: 1 });
     expect(await listDeadLetters(t.sb.bus, names, { functions: ['flaky'] })).toEqual([]);

@@ -102,7 +102,7 @@ describe('workflows', () => {
     const { jobIdFor } = await import('../src/bus/bus.js');
     const archived = await waitFor(async () => {
       const job = await t.sb.bus.queue('archive')!.getJob(jobIdFor('archive', { source: 'https://stripe.com', id: 'evt_wf_1' }));
-      return (await job?.isCompleted()) && job!.returnvalue;
+      return (await job?.isCompleted()) && (await t.sb.bus.queue('archive')!.getJob(job!.id!))!.returnvalue;
     }, 'the bash function');
     expect(archived).toMatch(/^archived \d+ bytes\n$/);
   });
