@@ -149,7 +149,11 @@ async function serve(role: 'dev' | 'gateway' | 'worker', configPath: string, val
     admin = await buildAdmin({ switchboard, log, auth: config.admin.auth, token: config.admin.token, reload: async () => switchboard.reload(await loadConfig(configPath)) });
     await admin.listen({ host: config.admin.host, port: values['admin-port'] ? Number(values['admin-port']) : config.admin.port });
     const address = admin.server.address();
-    if (address && typeof address === 'object') log.info({ url: `http://${config.admin.host}:${address.port}/admin` }, `admin API on http://${config.admin.host}:${address.port}/admin${config.admin.auth === 'none' ? ' (no auth: local development only)' : ''}`);
+    if (address && typeof address === 'object') {
+      const base = `http://${config.admin.host}:${address.port}/admin`;
+      log.info({ url: base }, `admin API on ${base}${config.admin.auth === 'none' ? ' (no auth: local development only)' : ''}`);
+      log.info({ url: `${base}/ui` }, `dashboard on ${base}/ui${config.admin.auth === 'none' ? '' : '#token=<admin token>'}`);
+    }
   }
   let draining = false;
   const health = values['health-port'] ? await startHealthServer(Number(values['health-port']), async () => !draining && (await switchboard.bus.ping()), () => switchboard.renderMetrics()) : undefined;

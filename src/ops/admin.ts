@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { listDeadLetters, replayDeadLetters } from '../bus/dead-letters.js';
 import { errorBody } from '../gateway/http-error.js';
 import type { Switchboard } from '../switchboard.js';
+import { DASHBOARD_HTML } from './dashboard-page.js';
 
 export interface AdminOptions {
   switchboard: Switchboard;
@@ -40,7 +41,8 @@ export async function buildAdmin(options: AdminOptions): Promise<FastifyInstance
   });
   const expected = Buffer.from(`Bearer ${options.token ?? ''}`);
   app.addHook('onRequest', async (request, reply) => {
-    if (options.auth === 'none' || request.url === '/admin/openapi.json') return;
+    // The page and the API description hold no data; every call they make carries the token.
+    if (options.auth === 'none' || request.url === '/admin/openapi.json' || request.url.split('?')[0] === '/admin/ui') return;
     const given = Buffer.from(String(request.headers.authorization ?? ''));
     if (!sameLength(given, expected)) return reply.code(401).send(errorBody('SWB_ERR_ADMIN_UNAUTHORIZED', 'a valid bearer token is required'));
   });
@@ -57,6 +59,7 @@ export async function buildAdmin(options: AdminOptions): Promise<FastifyInstance
   };
 
   app.get('/admin/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/admin/ui', { schema: { hide: true } }, async (_request, reply) => reply.type('text/html; charset=utf-8').send(DASHBOARD_HTML));
 
   app.get('/admin/status', { schema: { summary: 'Redis reachability and counts' } }, async () => ({
     redis: (await sb.bus.ping()) ? 'up' : 'down',
