@@ -46,8 +46,8 @@ functions:
   test('status, connectors and functions', async () => {
     expect((await call('GET', '/admin/status')).json()).toEqual({ redis: 'up', connectors: 2, functions: 2 });
     expect((await call('GET', '/admin/connectors')).json()).toEqual([
-      { name: 'open', type: 'webhook', inbound: true, outbound: false, state: 'running' },
-      { name: 'recorder', type: 'http', inbound: false, outbound: true, state: 'running' },
+      { name: 'open', type: 'webhook', inbound: true, outbound: false, state: 'running', events: { received: 0, accepted: 0, rejected: 0 } },
+      { name: 'recorder', type: 'http', inbound: false, outbound: true, state: 'running', events: { received: 0, accepted: 0, rejected: 0 } },
     ]);
     const fns = (await call('GET', '/admin/functions')).json();
     expect(fns.map((f: { name: string; queue: string; paused: boolean }) => [f.name, f.queue, f.paused])).toEqual([
@@ -120,6 +120,15 @@ functions:
     } finally {
       log.mockRestore();
     }
+  });
+
+  test("BullMQ's queue view, behind the token (header or the dashboard's cookie)", async () => {
+    expect((await admin.inject({ method: 'GET', url: '/admin/queues/api/queues' })).statusCode).toBe(401);
+    const viaCookie = await admin.inject({ method: 'GET', url: '/admin/queues/api/queues', headers: { cookie: `other=1; switchboard_admin=${TOKEN}` } });
+    expect(viaCookie.statusCode).toBe(200);
+    expect(viaCookie.json().queues.map((q: { name: string }) => q.name).sort()).toEqual(['fn.bad', 'fn.good']);
+    expect((await admin.inject({ method: 'GET', url: '/admin/queues/api/queues', headers: { cookie: 'switchboard_admin=wrong' } })).statusCode).toBe(401);
+    expect((await call('GET', '/admin/queues/')).statusCode).toBe(200);
   });
 
   test('reload, and an OpenAPI description generated from the routes', async () => {

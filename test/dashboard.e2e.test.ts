@@ -40,6 +40,8 @@ functions:
     await waitFor(async () => (await t.sb.journal!.get(id))?.some((e) => e.kind === 'attempt'), 'the run');
     await page.locator(`a.event[data-id="${id}"]`).click();
     await page.locator('#journal-id', { hasText: id }).waitFor();
+    // The connector's counters and rate are on the page.
+    await page.locator('#connectors td', { hasText: 'open' }).waitFor();
     const journal = await page.locator('#journal-entries').textContent();
     expect(journal).toMatch(/received/);
     expect(journal).toMatch(/attempt/);
@@ -51,6 +53,11 @@ functions:
     await button.click();
     await waitFor(() => recorder.requests.filter((r) => r.url === '/flaky' && r.json.id === `dl-${id}`).length === 2, 'the function to run again after the replay');
     await page.locator('#dead-letters button').waitFor({ state: 'detached', timeout: 10_000 });
+
+    // The BullMQ queue view opens from the dashboard, authorized by the cookie it set.
+    await page.locator('#queues').click();
+    await page.waitForURL(/\/admin\/queues/);
+    await page.getByText('fn.good').first().waitFor({ timeout: 15_000 });
   } finally {
     await browser?.close();
     await admin.close();

@@ -6,6 +6,9 @@
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { FastifyAdapter } from '@bull-board/fastify';
 import type { Logger } from 'pino';
 import { listDeadLetters, replayDeadLetters } from '../bus/dead-letters.js';
 import { errorBody } from '../gateway/http-error.js';
@@ -40,11 +43,17 @@ export async function buildAdmin(options: AdminOptions): Promise<FastifyInstance
     },
   });
   const expected = Buffer.from(`Bearer ${options.token ?? ''}`);
+  const cookieToken = (header: string | undefined) => {
+    const match = /(?:^|;\s*)switchboard_admin=([^;]*)/.exec(header ?? '');
+    return match ? `Bearer ${decodeURIComponent(match[1]!)}` : '';
+  };
   app.addHook('onRequest', async (request, reply) => {
     // The page and the API description hold no data; every call they make carries the token.
     if (options.auth === 'none' || request.url === '/admin/openapi.json' || request.url.split('?')[0] === '/admin/ui') return;
     const given = Buffer.from(String(request.headers.authorization ?? ''));
-    if (!sameLength(given, expected)) return reply.code(401).send(errorBody('SWB_ERR_ADMIN_UNAUTHORIZED', 'a valid bearer token is required'));
+    // The queue view is a browser app: its own requests carry the token as a SameSite cookie the dashboard sets.
+    const fromCookie = request.url.startsWith('/admin/queues') ? Buffer.from(cookieToken(request.headers.cookie)) : Buffer.alloc(0);
+    if (!sameLength(given, expected) && !sameLength(fromCookie, expected)) return reply.code(401).send(errorBody('SWB_ERR_ADMIN_UNAUTHORIZED', 'a valid bearer token is required'));
   });
   app.setErrorHandler((err: Error & { statusCode?: number }, _request, reply) => {
     const status = err.statusCode ?? (/^unknown /.test(err.message) ? 404 : 500);
@@ -58,6 +67,12 @@ export async function buildAdmin(options: AdminOptions): Promise<FastifyInstance
     return queue;
   };
 
+  // BullMQ's own queue view (@bull-board), for the queues as BullMQ sees them.
+  const board = new FastifyAdapter();
+  board.setBasePath('/admin/queues');
+  createBullBoard({ queues: sb.config().functions.map((f) => new BullMQAdapter(sb.bus.queue(f.name)!)), serverAdapter: board });
+  await app.register(board.registerPlugin(), { prefix: '/admin/queues' });
+
   app.get('/admin/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/admin/ui', { schema: { hide: true } }, async (_request, reply) => reply.type('text/html; charset=utf-8').send(DASHBOARD_HTML));
 
@@ -67,7 +82,16 @@ export async function buildAdmin(options: AdminOptions): Promise<FastifyInstance
     functions: names().length,
   }));
 
-  app.get('/admin/connectors', { schema: { summary: 'Connectors and their state' } }, async () => sb.connectorStates());
+  app.get('/admin/connectors', { schema: { summary: 'Connectors, their state, and events received, accepted and rejected since start' } }, async () => {
+    const count = async (metric: { get(): Promise<{ values: { labels: Record<string, unknown>; value: number }[] }> }, name: string) =>
+      (await metric.get()).values.filter((v) => v.labels.connector === name).reduce((n, v) => n + v.value, 0);
+    return Promise.all(
+      sb.connectorStates().map(async (c) => ({
+        ...c,
+        events: { received: await count(sb.metrics.eventsReceived, c.name), accepted: await count(sb.metrics.eventsAccepted, c.name), rejected: await count(sb.metrics.eventsRejected, c.name) },
+      })),
+    );
+  });
 
   app.get('/admin/functions', { schema: { summary: 'Functions and routes, their queues and job counts' } }, async () =>
     Promise.all(

@@ -24,7 +24,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 </style>
 </head>
 <body>
-<header>Switchboard</header>
+<header>Switchboard <a id="queues" href="/admin/queues" style="color:#9ecbff;margin-left:16px;font-weight:400">BullMQ queues</a></header>
 <main>
   <section><h2>Connectors</h2><table id="connectors"></table></section>
   <section><h2>Functions and routes</h2><table id="functions"></table></section>
@@ -36,6 +36,10 @@ export const DASHBOARD_HTML = `<!doctype html>
   const fromHash = new URLSearchParams(location.hash.slice(1)).get('token');
   if (fromHash) sessionStorage.setItem('switchboard-token', fromHash);
   const token = sessionStorage.getItem('switchboard-token');
+  // The queue view's own requests cannot send a header: hand it the token as a same-site cookie.
+  if (token) document.cookie = 'switchboard_admin=' + encodeURIComponent(token) + '; path=/admin/queues; SameSite=Strict';
+  const lastCounts = new Map();
+  let lastAt = Date.now();
   const api = async (path, init = {}) => {
     const res = await fetch('/admin' + path, { ...init, headers: { ...(token ? { authorization: 'Bearer ' + token } : {}), ...(init.body ? { 'content-type': 'application/json' } : {}) } });
     if (!res.ok) throw new Error(path + ': ' + res.status);
@@ -57,7 +61,16 @@ export const DASHBOARD_HTML = `<!doctype html>
   async function refresh() {
     try {
       const connectors = await api('/connectors');
-      document.getElementById('connectors').replaceChildren(row(['name', 'type', 'state']), ...connectors.map((c) => { const s = cell(c.state); s.className = c.state; return row([c.name, c.type, s]); }));
+      const now = Date.now();
+      const seconds = Math.max(0.001, (now - lastAt) / 1000);
+      document.getElementById('connectors').replaceChildren(row(['name', 'type', 'state', 'events/s', 'accepted', 'rejected']), ...connectors.map((c) => {
+        const s = cell(c.state); s.className = c.state;
+        const before = lastCounts.get(c.name);
+        const rate = before === undefined ? '' : ((c.events.received - before) / seconds).toFixed(1);
+        lastCounts.set(c.name, c.events.received);
+        return row([c.name, c.type, s, rate, String(c.events.accepted), String(c.events.rejected)]);
+      }));
+      lastAt = now;
       const functions = await api('/functions');
       document.getElementById('functions').replaceChildren(row(['name', 'waiting', 'active', 'failed', 'completed']), ...functions.map((f) => row([f.name + (f.paused ? ' (paused)' : ''), String(f.counts.waiting), String(f.counts.active), String(f.counts.failed), String(f.counts.completed)])));
       const events = await api('/events?limit=20');
