@@ -168,7 +168,13 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
   const startOutbound = (spec: ConnectorConfig) => {
     if (!spec.definition.outbound) return;
     const abort = new AbortController();
-    const connector = spec.definition.outbound({ name: spec.name, config: spec.config, log: log.child({ connector: spec.name }), signal: abort.signal });
+    const connector = spec.definition.outbound({
+      name: spec.name,
+      config: spec.config,
+      log: log.child({ connector: spec.name }),
+      signal: abort.signal,
+      countOutbound: (status) => metrics.outboundCalls.inc({ connector: spec.name, status: String(status) }),
+    });
     const previous = outbound.get(spec.name);
     outbound.set(spec.name, { spec, connector, abort });
     apis[spec.name] = connector.api;

@@ -46,6 +46,8 @@ functions:
     expect(await metric('switchboard_function_runs_total', { function: 'bad', outcome: 'failed' })).toBe(2);
     expect(await metric('switchboard_queue_jobs', { queue: 'fn.bad', state: 'failed' })).toBe(1);
     expect(await metric('switchboard_function_duration_seconds_count', { function: 'good' })).toBe(1);
+    // The good function called the recorder once, the bad one twice (its two attempts).
+    expect(await metric('switchboard_outbound_calls_total', { connector: 'recorder', status: '200' })).toBe(3);
     const text = await (await fetch(`${t.sb.url}/metrics`)).text();
     expect(text).not.toContain('m-1'); // no event ids in labels
   } finally {

@@ -148,7 +148,7 @@ export default defineConnector({
     const sink = ctx.config.sink;
     if (!sink) return { api: {}, close: async () => {} };
     const agent = createOutboundAgent({ allowPrivateNetworks: sink.allowPrivateNetworks });
-    const client = createHttpClient({ baseUrl: sink.url, timeout: sink.timeout, retries: sink.retries, ...(sink.token ? { auth: { type: 'bearer' as const, token: sink.token } } : {}) }, agent);
+    const client = createHttpClient({ baseUrl: sink.url, timeout: sink.timeout, retries: sink.retries, countOutbound: ctx.countOutbound, ...(sink.token ? { auth: { type: 'bearer' as const, token: sink.token } } : {}) }, agent);
     const api: CloudEventsSinkApi = {
       async send(input) {
         const event = createCloudEvent(input);

@@ -64,7 +64,7 @@ export default defineConnector({
     const config: GitHubConfig = ctx.config;
     const agent = createOutboundAgent({ allowPrivateNetworks: config.allowPrivateNetworks });
     const client: HttpApi = createHttpClient(
-      { ...config, headers: { accept: 'application/vnd.github+json', 'x-github-api-version': '2022-11-28', 'user-agent': 'switchboard' } },
+      { ...config, countOutbound: ctx.countOutbound, headers: { accept: 'application/vnd.github+json', 'x-github-api-version': '2022-11-28', 'user-agent': 'switchboard' } },
       agent,
     );
     let installation: { token: string; expiresAt: number } | undefined;

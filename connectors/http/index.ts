@@ -98,7 +98,8 @@ export function retryDelay(retryAfter: string | undefined, attempt: number, now 
 }
 
 /** What a client needs: the base URL and timeout; the rest has defaults. Other connectors build on it. */
-export type HttpClientOptions = Pick<HttpConfig, 'baseUrl' | 'timeout'> & Partial<Omit<HttpConfig, 'baseUrl' | 'timeout'>>;
+export type HttpClientOptions = Pick<HttpConfig, 'baseUrl' | 'timeout'> &
+  Partial<Omit<HttpConfig, 'baseUrl' | 'timeout'>> & { countOutbound?: ((status: number | 'error') => void) | undefined };
 
 export function createHttpClient(config: HttpClientOptions, agent: Agent): HttpApi {
   const base = config.baseUrl.replace(/\/+$/, '');
@@ -115,11 +116,13 @@ export function createHttpClient(config: HttpClientOptions, agent: Agent): HttpA
         return fetch(url, { method, headers: traced, body: body ?? null, dispatcher: agent, signal: AbortSignal.timeout(timeoutMs) });
       });
     } catch (err) {
+      config.countOutbound?.('error');
       const cause = unwrapFetchError(err);
       if (cause instanceof SwitchboardError) throw cause;
       if ((err as Error).name === 'TimeoutError') throw new SwitchboardError('SWB_ERR_OUTBOUND_TIMEOUT', `${target} did not answer within ${timeoutMs} ms`);
       throw new Error(`${target} failed: ${(cause as Error)?.message ?? String(cause)}`, { cause: err });
     }
+    config.countOutbound?.(res.status);
     const text = await res.text();
     const responseHeaders = Object.fromEntries(res.headers.entries());
     const isJson = /[/+]json\b/.test(responseHeaders['content-type'] ?? '');
@@ -186,7 +189,7 @@ export default defineConnector({
   outbound(ctx) {
     const agent = createOutboundAgent({ allowPrivateNetworks: ctx.config.allowPrivateNetworks });
     return {
-      api: createHttpClient(ctx.config, agent),
+      api: createHttpClient({ ...ctx.config, countOutbound: ctx.countOutbound }, agent),
       async close() {
         await agent.close();
       },

@@ -27,7 +27,7 @@ export default defineConnector({
   outbound(ctx) {
     const config: SendGridConfig = ctx.config;
     const agent = createOutboundAgent({ allowPrivateNetworks: config.allowPrivateNetworks });
-    const client = createHttpClient({ ...config, auth: { type: 'bearer', token: config.apiKey } }, agent);
+    const client = createHttpClient({ ...config, countOutbound: ctx.countOutbound, auth: { type: 'bearer', token: config.apiKey } }, agent);
     const api: SendGridApi = {
       async sendMail({ to, subject, text, html, from, replyTo }) {
         const sender = from ?? config.from;

@@ -29,7 +29,7 @@ export default defineConnector({
   outbound(ctx) {
     const config: TwilioConfig = ctx.config;
     const agent = createOutboundAgent({ allowPrivateNetworks: config.allowPrivateNetworks });
-    const client = createHttpClient({ ...config, auth: { type: 'basic', username: config.accountSid, password: config.authToken } }, agent);
+    const client = createHttpClient({ ...config, countOutbound: ctx.countOutbound, auth: { type: 'basic', username: config.accountSid, password: config.authToken } }, agent);
     const api: TwilioApi = {
       async sendSms({ to, body, from, messagingServiceSid, statusCallback }) {
         const form = new URLSearchParams({ To: to, Body: body });

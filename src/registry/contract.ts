@@ -17,6 +17,8 @@ export interface ConnectorContext<C> {
   log: Logger;
   /** Aborted when the connector is closed. */
   signal: AbortSignal;
+  /** Counts an outbound call's answer (HTTP status, or 'error'), for switchboard_outbound_calls_total. */
+  countOutbound?(status: number | 'error'): void;
 }
 
 export interface PublishResult {
