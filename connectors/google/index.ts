@@ -12,6 +12,8 @@ import { SecretString } from '../../src/config/schema.js';
 import { Duration, toMilliseconds } from '../../src/config/units.js';
 import { defineConnector } from '../../src/registry/contract.js';
 import { createOutboundAgent } from '../../src/net/outbound.js';
+import { context } from '@opentelemetry/api';
+import { injectTraceHeaders, inSpan, SpanKind } from '../../src/ops/tracing.js';
 import { retryDelay } from '../http/index.js';
 import { googleAuthorization, type ServiceAccount } from './auth.js';
 
@@ -99,8 +101,11 @@ export default defineConnector({
     const authorization = googleAuthorization(config, agent);
     const options = async () => {
       const auth = await authorization();
-      return { ...(auth ? { headers: { Authorization: auth } } : {}), timeout, retry: false };
+      const headers: Record<string, string> = auth ? { Authorization: auth } : {};
+      injectTraceHeaders(headers);
+      return { headers, timeout, retry: false };
     };
+    const traced = <T>(name: string, work: () => Promise<T>) => inSpan(name, SpanKind.CLIENT, context.active(), { 'switchboard.connector': ctx.name }, work);
     let sheetsApi: Promise<sheets_v4.Sheets> | undefined;
     let firestoreApi: Promise<firestore_v1.Firestore> | undefined;
     const sheets = () => (sheetsApi ??= import('googleapis/build/src/apis/sheets/index.js').then((m) => m.sheets({ version: 'v4', rootUrl: config.sheetsUrl })));
@@ -111,13 +116,13 @@ export default defineConnector({
     };
 
     const api: GoogleApi = {
-      async appendRows({ spreadsheetId, range, values, valueInputOption = 'USER_ENTERED' }) {
+      appendRows: ({ spreadsheetId, range, values, valueInputOption = 'USER_ENTERED' }) => traced('google sheets.values.append', async () => {
         const res = await withRetries(config.retries, async () =>
           (await sheets()).spreadsheets.values.append({ spreadsheetId, range, valueInputOption, requestBody: { values } }, await options()),
         );
         return (res.data.updates ?? {}) as Record<string, unknown>;
-      },
-      async createDocument({ collection, documentId, data }) {
+      }),
+      createDocument: ({ collection, documentId, data }) => traced('google firestore.createDocument', async () => {
         const slash = collection.lastIndexOf('/');
         const parent = slash < 0 ? documents() : `${documents()}/${collection.slice(0, slash)}`;
         const collectionId = slash < 0 ? collection : collection.slice(slash + 1);
@@ -125,13 +130,13 @@ export default defineConnector({
           (await firestore()).projects.databases.documents.createDocument({ parent, collectionId, ...(documentId ? { documentId } : {}), requestBody: { fields: toFirestoreFields(data) } }, await options()),
         );
         return { name: res.data.name! };
-      },
-      async updateDocument({ path, data }) {
+      }),
+      updateDocument: ({ path, data }) => traced('google firestore.patch', async () => {
         const res = await withRetries(config.retries, async () =>
           (await firestore()).projects.databases.documents.patch({ name: `${documents()}/${path}`, 'updateMask.fieldPaths': Object.keys(data), requestBody: { fields: toFirestoreFields(data) } }, await options()),
         );
         return { name: res.data.name! };
-      },
+      }),
       async getDocument(path) {
         try {
           const res = await (await firestore()).projects.databases.documents.get({ name: `${documents()}/${path}` }, await options());

@@ -9,7 +9,9 @@ import { LogLevel, WebClient, type ChatPostMessageArguments } from '@slack/web-a
 import { SecretString } from '../../src/config/schema.js';
 import { Duration, toMilliseconds } from '../../src/config/units.js';
 import { defineConnector, type ConfigProblem } from '../../src/registry/contract.js';
+import { context } from '@opentelemetry/api';
 import { createGuardedNodeAgent } from '../../src/net/outbound.js';
+import { inSpan, SpanKind } from '../../src/ops/tracing.js';
 
 export const SlackConfigSchema = Type.Object(
   {
@@ -64,13 +66,16 @@ export default defineConnector({
       if (!client) throw new Error(`slack connector "${ctx.name}" has no token; set "token" to call the Web API`);
       return client;
     };
+    // A client span per call, so a workflow's trace shows its Slack calls.
+    const traced = <T>(name: string, work: () => Promise<T>) => inSpan(name, SpanKind.CLIENT, context.active(), { 'switchboard.connector': ctx.name }, work);
     const api: SlackApi = {
-      postMessage: async (args) => (await needClient().chat.postMessage(args as ChatPostMessageArguments)) as unknown as Record<string, unknown>,
-      call: async (method, args = {}) => (await needClient().apiCall(method, args)) as unknown as Record<string, unknown>,
-      sendWebhook: async (payload) => {
-        if (!webhook) throw new Error(`slack connector "${ctx.name}" has no webhookUrl`);
-        await webhook.send(payload as IncomingWebhookSendArguments);
-      },
+      postMessage: (args) => traced('slack chat.postMessage', async () => (await needClient().chat.postMessage(args as ChatPostMessageArguments)) as unknown as Record<string, unknown>),
+      call: (method, args = {}) => traced(`slack ${method}`, async () => (await needClient().apiCall(method, args)) as unknown as Record<string, unknown>),
+      sendWebhook: (payload) =>
+        traced('slack incoming webhook', async () => {
+          if (!webhook) throw new Error(`slack connector "${ctx.name}" has no webhookUrl`);
+          await webhook.send(payload as IncomingWebhookSendArguments);
+        }),
     };
     return { api, close: async () => {} };
   },
