@@ -53,9 +53,8 @@ export function jobIdFor(functionName: string, event: Pick<CloudEvent, 'source' 
 export class Bus {
   readonly connection: Redis;
   readonly prefix: string;
-  private router: Router<FunctionConfig>;
+  private router!: Router<FunctionConfig>;
   private readonly queues = new Map<string, Queue>();
-  private readonly jobOptions = new Map<string, JobsOptions>();
   /** Per function: the queue's key prefix and the fixed part of its job options JSON. */
   private readonly targets = new Map<string, QueueTarget>();
   private readonly enqueuer: BatchingEnqueuer;
@@ -68,7 +67,6 @@ export class Bus {
     this.connection = producerConnection(options.redis);
     // ioredis reports every failed reconnect; readiness and 503s already say Redis is down.
     this.connection.on('error', () => {});
-    this.router = new Router(options.functions);
     this.setFunctions(options.functions);
     this.enqueuer = new BatchingEnqueuer(this.connection, options.enqueueTimeoutMs);
   }
@@ -87,7 +85,6 @@ export class Bus {
       if (!names.has(name)) {
         this.queues.delete(name);
         this.targets.delete(name);
-        this.jobOptions.delete(name);
         void queue.close();
       }
     }
@@ -99,7 +96,6 @@ export class Bus {
         removeOnComplete: KEEP_COMPLETED,
         removeOnFail: KEEP_DEAD_LETTERS,
       };
-      this.jobOptions.set(fn.name, jobOptions);
       this.targets.set(fn.name, {
         queueKey: `${this.prefix}:${fn.queue}:`,
         optsTail: JSON.stringify(jobOptions).slice(1),
@@ -111,11 +107,6 @@ export class Bus {
 
   queue(functionName: string): Queue | undefined {
     return this.queues.get(functionName);
-  }
-
-  /** Names of the functions an event would run. */
-  route(event: CloudEvent): string[] {
-    return this.router.match(event).map((fn) => fn.name);
   }
 
   async publish(events: CloudEvent[], options: PublishOptions = {}): Promise<PublishResult> {

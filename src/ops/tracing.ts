@@ -3,7 +3,7 @@
  * (or a new trace) continues through the CloudEvent (the distributed-tracing extension) into the
  * worker's span, every outbound call and every emitted event. Lean: the trace SDK and OTLP over HTTP.
  */
-import { context, propagation, trace, type Context, type Span, SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { context, INVALID_SPAN_CONTEXT, propagation, trace, type Context, type Span, SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
@@ -36,6 +36,7 @@ export function eventContext(event: Record<string, unknown>): Context {
 
 /** The distributed-tracing extension for the span now active, if tracing is on. */
 export function activeTraceExtension(): { traceparent: string; tracestate?: string } | undefined {
+  if (!provider) return undefined;
   const carrier: Record<string, string> = {};
   propagation.inject(context.active(), carrier);
   return carrier.traceparent ? { traceparent: carrier.traceparent, ...(carrier.tracestate ? { tracestate: carrier.tracestate } : {}) } : undefined;
@@ -43,6 +44,8 @@ export function activeTraceExtension(): { traceparent: string; tracestate?: stri
 
 /** Runs `work` in a span (a no-op span when tracing is off), recording failures. */
 export async function inSpan<T>(name: string, kind: SpanKind, parent: Context, attributes: Record<string, string | number>, work: (span: Span) => Promise<T>): Promise<T> {
+  // Tracing off (the usual case on the hot path): no span, no context switch.
+  if (!provider) return work(NO_SPAN);
   const span = tracer().startSpan(name, { kind, attributes }, parent);
   try {
     return await context.with(trace.setSpan(parent, span), () => work(span));
@@ -55,8 +58,11 @@ export async function inSpan<T>(name: string, kind: SpanKind, parent: Context, a
   }
 }
 
+const NO_SPAN = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+
 /** Adds `traceparent` to outbound request headers from the active span. */
 export function injectTraceHeaders(headers: Record<string, string>): void {
+  if (!provider) return;
   propagation.inject(context.active(), headers);
 }
 
