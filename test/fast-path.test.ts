@@ -3,6 +3,7 @@ import { Bus, jobIdFor } from '../src/bus/bus.js';
 import type { FunctionConfig } from '../src/config/load.js';
 import type { CloudEvent } from '../src/events/cloudevent.js';
 import { Worker } from 'bullmq';
+import { Journal, journalLayout } from '../src/ops/journal.js';
 import { bootSwitchboard, captureLogs, deleteKeys, REDIS_URL, uniquePrefix, waitFor } from './helpers/index.js';
 
 const fn = (name: string, extra: Partial<FunctionConfig> = {}): FunctionConfig => ({
@@ -51,6 +52,52 @@ describe('fast path', () => {
       await worker.close();
     }
     expect(await bus.queue('a')!.getFailedCount()).toBe(0);
+  });
+});
+
+describe('arrivals journaled by the enqueue script', () => {
+  const prefix = uniquePrefix('fastj');
+  const layout = journalLayout(prefix, { retentionMs: 60_000, maxEvents: 3 });
+  let bus: Bus;
+  let journal: Journal;
+  beforeAll(async () => {
+    bus = new Bus({ redis: REDIS_URL, prefix, functions: [fn('a'), fn('full', { highWaterMark: 1, trigger: { type: 'com.example.full' } as never })], dedupWindowMs: 60_000, enqueueTimeoutMs: 2000, journal: layout, log: captureLogs().log });
+    journal = new Journal(bus.connection, prefix, { retentionMs: 60_000, maxEvents: 3 }, captureLogs().log);
+    await bus.waitUntilReady(5000);
+  });
+  afterAll(async () => {
+    await bus.close();
+    await deleteKeys(prefix);
+  });
+
+  test('routed, duplicate and unrouted events are journaled with their routes; refused ones are not; the index keeps the newest', async () => {
+    await bus.publish([event('r1')], {}, 'hook');
+    await bus.publish([event('r1')], {}, 'hook');
+    await bus.publish([{ ...event('u1'), type: 'com.example.nobody' }], {}, 'hook');
+    await bus.publish([{ ...event('f1'), type: 'com.example.full' }], {}, 'hook');
+    await expect(bus.publish([{ ...event('f2'), type: 'com.example.full' }], {}, 'hook')).rejects.toThrow(/high-water mark/);
+    await bus.publish([event('no-connector')]);
+
+    const r1 = await journal.get('r1');
+    expect(r1?.map((e) => e.kind)).toEqual(['received', 'routed', 'received', 'routed']);
+    expect(r1?.[0]).toMatchObject({ connector: 'hook', type: 'com.example.load', source: '/load' });
+    expect(r1?.[1]).toMatchObject({ to: ['a'] });
+    expect(await journal.get('u1')).toMatchObject([{ kind: 'received' }, { kind: 'routed', to: [] }]);
+    expect(await journal.get('f1')).toMatchObject([{ kind: 'received' }, { kind: 'routed', to: ['full'] }]);
+    expect(await journal.get('f2')).toBeUndefined();
+    expect(await journal.get('no-connector')).toBeUndefined();
+    expect((await journal.recent()).map((r) => r.id).sort()).toEqual(['f1', 'r1', 'u1']);
+
+    await bus.publish([event('r2')], {}, 'hook');
+    expect((await journal.recent()).map((r) => r.id)).toHaveLength(3);
+    expect(await bus.connection.pttl(layout.eventKeyPrefix + 'r2')).toBeGreaterThan(50_000);
+  });
+
+  test('later entries of one event-loop turn are written together, in order, and an event keeps at most its newest entries', async () => {
+    const small = new Journal(bus.connection, prefix, { retentionMs: 60_000, maxEvents: 10, maxEntries: 3 }, captureLogs().log);
+    for (let attempt = 1; attempt <= 5; attempt++) small.record('busy', { kind: 'attempt', function: 'a', attempt, outcome: 'failed', error: 'x', durationMs: 1 });
+    const entries = await waitFor(async () => (await small.get('busy'))?.length === 3 && small.get('busy'), 'the journal entries');
+    expect(entries && entries.map((e) => (e as { attempt: number }).attempt)).toEqual([3, 4, 5]);
   });
 });
 

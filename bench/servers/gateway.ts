@@ -13,6 +13,7 @@ const extraFunctions = Array.from({ length: scale - 1 }, (_, i) => `  - { name: 
 const yaml = `
 redis: { prefix: ${process.env.PREFIX ?? 'bench-gateway'} }
 bus: { highWaterMark: 0 }
+journal: { enabled: ${process.env.JOURNAL !== 'off'} }
 connectors:
   - name: github
     type: webhook

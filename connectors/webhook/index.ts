@@ -2,7 +2,7 @@
  * Inbound webhooks: rate-limit, answer handshakes, verify the signature on the raw body, map the
  * request to a CloudEvent, and answer 2xx only once the bus holds it. Providers preset all of it.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { hash, randomUUID } from 'node:crypto';
 import { defineConnector, type ConfigProblem, type InboundHttpRequest } from '../../src/registry/contract.js';
 import { isMediaType, isValidTimestamp, type CloudEvent } from '../../src/events/cloudevent.js';
 import { compileTemplate, templateRoots, type CompiledTemplate } from '../../src/events/template.js';
@@ -130,7 +130,7 @@ function buildEvent(
   if (!type) throw new HttpError(400, 'SWB_ERR_HTTP_MAPPING', 'cannot map the event type: the request does not say which event it is');
   const source = render('source', true) ?? `/switchboard/webhook/${connector}`;
   const subject = render('subject', false);
-  const id = render('id', false) ?? (idFallback === 'body-hash' ? 'sha256-' + createHash('sha256').update(rawBody).digest('hex').slice(0, 40) : randomUUID());
+  const id = render('id', false) ?? (idFallback === 'body-hash' ? 'sha256-' + hash('sha256', rawBody).slice(0, 40) : randomUUID());
   // Built directly rather than through parseCloudEvent (this is the hot path): every attribute is a
   // non-empty string by construction; only the two that come from the request need checking.
   const time = mapped.time ?? new Date().toISOString();

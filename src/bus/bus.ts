@@ -2,7 +2,7 @@
  * The event bus: routes each CloudEvent to the queue of every function whose trigger matches,
  * one BullMQ job per match, and resolves only once Redis has them all.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -10,7 +10,8 @@ import type { FunctionConfig } from '../config/load.js';
 import { SwitchboardError } from '../errors.js';
 import type { CloudEvent } from '../events/cloudevent.js';
 import type { PoisonEntry, PublishOptions, PublishResult } from '../registry/contract.js';
-import { BatchingEnqueuer, EnqueueTimeoutError, type JobSpec, type QueueTarget } from './enqueue.js';
+import { journalEntryJson, type JournalLayout } from '../ops/journal.js';
+import { BatchingEnqueuer, EnqueueTimeoutError, type Arrival, type JobSpec, type QueueTarget } from './enqueue.js';
 import { describeRedis, producerConnection, type RedisTarget } from './redis.js';
 import { Router } from './router.js';
 
@@ -22,6 +23,8 @@ export interface BusOptions {
   enqueueTimeoutMs: number;
   /** Default most waiting jobs per function queue before events for it are refused (0: no limit). */
   highWaterMark?: number;
+  /** Where arrivals are journaled (in the same Redis call as their jobs); absent when the journal is off. */
+  journal?: JournalLayout;
   log: Logger;
 }
 
@@ -47,7 +50,7 @@ export const DEFAULT_HIGH_WATER_MARK = 100_000;
 
 /** Same function, source and id: same job id, so a redelivered event runs once. */
 export function jobIdFor(functionName: string, event: Pick<CloudEvent, 'source' | 'id'>): string {
-  return 'j' + createHash('sha256').update(`${functionName}\n${event.source}\n${event.id}`).digest('hex').slice(0, 40);
+  return 'j' + hash('sha256', `${functionName}\n${event.source}\n${event.id}`).slice(0, 40);
 }
 
 export class Bus {
@@ -68,7 +71,7 @@ export class Bus {
     // ioredis reports every failed reconnect; readiness and 503s already say Redis is down.
     this.connection.on('error', () => {});
     this.setFunctions(options.functions);
-    this.enqueuer = new BatchingEnqueuer(this.connection, options.enqueueTimeoutMs);
+    this.enqueuer = new BatchingEnqueuer(this.connection, options.enqueueTimeoutMs, options.journal);
   }
 
   /** Messages that could not become events go to a capped stream, `<prefix>:poison`. */
@@ -109,15 +112,24 @@ export class Bus {
     return this.queues.get(functionName);
   }
 
-  async publish(events: CloudEvent[], options: PublishOptions = {}): Promise<PublishResult> {
+  /** `connector` names where the events came from; given, their arrival is journaled. */
+  async publish(events: CloudEvent[], options: PublishOptions = {}, connector?: string): Promise<PublishResult> {
     if (this.closed) throw new BusUnavailableError('the bus is closed');
     const ttl = options.dedupWindowMs ?? this.options.dedupWindowMs;
     const jobs: JobSpec[] = [];
+    const arrivals: Arrival[] = [];
+    const at = connector !== undefined && this.options.journal ? new Date().toISOString() : undefined;
     const unrouted: Promise<unknown>[] = [];
     const routes: string[][] = [];
     for (const event of events) {
-      const targets = await this.applyFilters(event, this.router.match(event));
-      routes.push(targets.map((t) => t.name));
+      const matched = this.router.match(event);
+      const targets = matched.some((t) => t.filter) ? await this.applyFilters(event, matched) : matched;
+      const to = targets.map((t) => t.name);
+      routes.push(to);
+      if (at !== undefined) {
+        const received = journalEntryJson(at, { kind: 'received', connector: connector!, type: event.type, source: event.source });
+        arrivals.push({ eventId: event.id, firstJob: jobs.length, jobCount: targets.length, entries: [received, journalEntryJson(at, { kind: 'routed', to })] });
+      }
       if (targets.length === 0) {
         unrouted.push(this.connection.xadd(`${this.prefix}:unrouted`, 'MAXLEN', '~', UNROUTED_MAX, '*', 'event', JSON.stringify(event)));
         continue;
@@ -132,7 +144,7 @@ export class Bus {
     let results: number[] = [];
     try {
       if (unrouted.length) await this.withinTimeout(Promise.all(unrouted));
-      if (jobs.length) results = await this.enqueuer.enqueue(jobs);
+      if (jobs.length || arrivals.length) results = await this.enqueuer.enqueue(jobs, arrivals);
     } catch (err) {
       if (err instanceof BusUnavailableError) throw err;
       throw new BusUnavailableError(err instanceof EnqueueTimeoutError ? err.message : (err as Error).message, { cause: err });
@@ -148,7 +160,6 @@ export class Bus {
 
   /** JSONata filters run only for the targets whose trigger already matched. */
   private async applyFilters(event: CloudEvent, targets: FunctionConfig[]): Promise<FunctionConfig[]> {
-    if (!targets.some((t) => t.filter)) return targets;
     const keep = await Promise.all(targets.map(async (t) => !t.filter || Boolean(await t.filter.evaluate(event).catch(() => false))));
     return targets.filter((_, i) => keep[i]);
   }

@@ -8,10 +8,13 @@
  * calls are pending; otherwise it joins the next call, so a lone request never waits for a batch.
  */
 import type { Redis } from 'ioredis';
+import type { JournalLayout } from '../ops/journal.js';
 
 // ARGV: now, queueCount, then per queue: key prefix, options JSON tail, high-water mark;
-// then jobCount, then per job: queue index (1-based), job id, name, data JSON, dedup TTL ms.
-// Per-queue values travel once per call, not once per job.
+// then jobCount, then per job: queue index (1-based), job id, name, data JSON, dedup TTL ms;
+// then arrivalCount and, when there are arrivals, the journal's event key prefix, index key,
+// retention ms, max events and max entries per event, then per arrival: event id, its first job
+// (1-based), its job count, its entry count, its entries. Per-queue values travel once per call.
 const LUA = `
 local rcall = redis.call
 local now = ARGV[1]
@@ -52,6 +55,29 @@ end
 for q = 1, nq do
   if queues[q].added and not queues[q].blocked then rcall('ZADD', queues[q].key .. 'marker', 0, '0') end
 end
+-- The journal records an arrival unless Redis refused its jobs (the sender gets a 503 and retries).
+local a = j0 + 1 + n * 5
+local na = tonumber(ARGV[a])
+if na > 0 then
+  local eventKey, index, retention, maxEvents, maxEntries = ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
+  local c = a + 6
+  for e = 1, na do
+    local eventId, first, count, entries = ARGV[c], tonumber(ARGV[c + 1]), tonumber(ARGV[c + 2]), tonumber(ARGV[c + 3])
+    local refused = false
+    for i = first, first + count - 1 do
+      if results[i] == -1 then refused = true end
+    end
+    if not refused then
+      local key = eventKey .. eventId
+      if rcall('RPUSH', key, unpack(ARGV, c + 4, c + 3 + entries)) > maxEntries then rcall('LTRIM', key, -maxEntries, -1) end
+      rcall('PEXPIRE', key, retention)
+      rcall('ZADD', index, now, eventId)
+    end
+    c = c + 4 + entries
+  end
+  rcall('ZREMRANGEBYSCORE', index, 0, tonumber(now) - retention)
+  rcall('ZREMRANGEBYRANK', index, 0, -(maxEvents + 1))
+end
 return results
 `;
 
@@ -75,11 +101,22 @@ export interface JobSpec {
   dedupTtlMs: number;
 }
 
+/** An event's arrival for the journal, written with its jobs in the same script. */
+export interface Arrival {
+  eventId: string;
+  /** Its jobs: index of the first in the publish's job list, and how many. */
+  firstJob: number;
+  jobCount: number;
+  /** Journal entries, as JSON. */
+  entries: string[];
+}
+
 /** Per job: 1 enqueued, 0 already known (duplicate), -1 refused (queue over its high-water mark). */
 export type EnqueueResult = 1 | 0 | -1;
 
 interface Pending {
   jobs: JobSpec[];
+  arrivals: Arrival[] | undefined;
   deadline: number;
   settled: boolean;
   resolve(results: EnqueueResult[]): void;
@@ -104,6 +141,8 @@ export class BatchingEnqueuer {
   constructor(
     redis: Redis,
     private readonly timeoutMs: number,
+    /** Where arrivals are journaled; without it, arrivals given to enqueue are ignored. */
+    private readonly journal: JournalLayout | undefined,
     private readonly maxInFlight = 4,
     private readonly maxBatchJobs = 500,
   ) {
@@ -111,10 +150,11 @@ export class BatchingEnqueuer {
     this.redis = redis as WithEnqueue;
   }
 
-  enqueue(jobs: JobSpec[]): Promise<EnqueueResult[]> {
+  enqueue(jobs: JobSpec[], arrivals?: Arrival[]): Promise<EnqueueResult[]> {
     return new Promise((resolve, reject) => {
       const pending: Pending = {
         jobs,
+        arrivals: this.journal ? arrivals : undefined,
         deadline: Date.now() + this.timeoutMs,
         settled: false,
         resolve: (results) => this.settle(pending, () => resolve(results)),
@@ -159,7 +199,15 @@ export class BatchingEnqueuer {
     const queueIndex = new Map<QueueTarget, number>();
     const queueArgs: (string | number)[] = [];
     const jobArgs: (string | number)[] = [size];
+    const arrivalArgs: (string | number)[] = [];
+    let arrivals = 0;
+    let offset = 1;
     for (const pending of batch) {
+      for (const a of pending.arrivals ?? []) {
+        arrivals++;
+        arrivalArgs.push(a.eventId, offset + a.firstJob, a.jobCount, a.entries.length, ...a.entries);
+      }
+      offset += pending.jobs.length;
       for (const j of pending.jobs) {
         let index = queueIndex.get(j.target);
         if (index === undefined) {
@@ -170,7 +218,8 @@ export class BatchingEnqueuer {
         jobArgs.push(index, j.jobId, j.name, j.data, j.dedupTtlMs);
       }
     }
-    const args = [Date.now(), queueIndex.size, ...queueArgs, ...jobArgs];
+    const journal = arrivals && this.journal ? [arrivals, this.journal.eventKeyPrefix, this.journal.indexKey, this.journal.retentionMs, this.journal.maxEvents, this.journal.maxEntries] : [0];
+    const args = [Date.now(), queueIndex.size, ...queueArgs, ...jobArgs, ...journal, ...arrivalArgs];
     this.inFlight++;
     this.redis.switchboardEnqueue(...args).then(
       (results) => {

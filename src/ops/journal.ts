@@ -1,7 +1,8 @@
 /**
  * The event journal: for each event, when and where it arrived, where it was routed, every attempt with
  * its outcome, and what it emitted. Kept in Redis with bounded retention (age and count), written off
- * the request path so it never delays a 2xx.
+ * the request path so it never delays a 2xx: arrivals are written by the enqueue script itself (see
+ * src/bus/enqueue.ts), later entries are buffered and written once per event-loop turn.
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -23,42 +24,78 @@ export interface JournalOptions {
   maxEntries?: number;
 }
 
+/** Where the journal lives in Redis and how long it keeps things; the enqueue script writes to the same keys. */
+export interface JournalLayout {
+  /** `<prefix>:journal:e:`, followed by the event id: a list of JSON entries. */
+  eventKeyPrefix: string;
+  /** A sorted set of event ids by arrival time, trimmed by age and count. */
+  indexKey: string;
+  retentionMs: number;
+  maxEvents: number;
+  maxEntries: number;
+}
+
+export function journalLayout(prefix: string, options: JournalOptions): JournalLayout {
+  return {
+    eventKeyPrefix: `${prefix}:journal:e:`,
+    indexKey: `${prefix}:journal:index`,
+    retentionMs: options.retentionMs,
+    maxEvents: options.maxEvents,
+    maxEntries: options.maxEntries ?? 200,
+  };
+}
+
+/** The JSON of one entry as stored. */
+export function journalEntryJson(at: string, entry: NewEntry): string {
+  return JSON.stringify({ at, ...entry });
+}
+
 export class Journal {
+  readonly layout: JournalLayout;
+  private buffered: { eventId: string; entries: string[] }[] = [];
+
   constructor(
     private readonly redis: Redis,
-    private readonly prefix: string,
-    private readonly options: JournalOptions,
+    prefix: string,
+    options: JournalOptions,
     private readonly log: Logger,
-  ) {}
-
-  private key(eventId: string): string {
-    return `${this.prefix}:journal:e:${eventId}`;
+  ) {
+    this.layout = journalLayout(prefix, options);
   }
 
-  /** Appends entries; never throws and is not awaited on hot paths. */
+  /** Appends entries; never throws and is not awaited. Entries of one event-loop turn share one pipeline. */
   record(eventId: string, ...entries: NewEntry[]): void {
+    const at = new Date().toISOString();
+    if (this.buffered.length === 0) setImmediate(() => this.flush());
+    this.buffered.push({ eventId, entries: entries.map((e) => journalEntryJson(at, e)) });
+  }
+
+  private flush(): void {
+    const batch = this.buffered;
+    this.buffered = [];
+    const { eventKeyPrefix, indexKey, retentionMs, maxEvents, maxEntries } = this.layout;
     const now = Date.now();
-    const at = new Date(now).toISOString();
-    const key = this.key(eventId);
-    const index = `${this.prefix}:journal:index`;
     const pipeline = this.redis.pipeline();
-    pipeline.rpush(key, ...entries.map((e) => JSON.stringify({ at, ...e })));
-    pipeline.ltrim(key, -(this.options.maxEntries ?? 200), -1);
-    pipeline.pexpire(key, this.options.retentionMs);
-    pipeline.zadd(index, now, eventId);
-    pipeline.zremrangebyscore(index, 0, now - this.options.retentionMs);
-    pipeline.zremrangebyrank(index, 0, -(this.options.maxEvents + 1));
-    pipeline.exec().catch((err: Error) => this.log.debug({ err: err.message }, 'journal entry not written'));
+    for (const { eventId, entries } of batch) {
+      const key = eventKeyPrefix + eventId;
+      pipeline.rpush(key, ...entries);
+      pipeline.ltrim(key, -maxEntries, -1);
+      pipeline.pexpire(key, retentionMs);
+      pipeline.zadd(indexKey, now, eventId);
+    }
+    pipeline.zremrangebyscore(indexKey, 0, now - retentionMs);
+    pipeline.zremrangebyrank(indexKey, 0, -(maxEvents + 1));
+    pipeline.exec().catch((err: Error) => this.log.debug({ err: err.message }, 'journal entries not written'));
   }
 
   async get(eventId: string): Promise<JournalEntry[] | undefined> {
-    const raw = await this.redis.lrange(this.key(eventId), 0, -1);
+    const raw = await this.redis.lrange(this.layout.eventKeyPrefix + eventId, 0, -1);
     return raw.length ? raw.map((r) => JSON.parse(r) as JournalEntry) : undefined;
   }
 
   /** The most recent event ids, newest first. */
   async recent(limit = 50): Promise<{ id: string; at: string }[]> {
-    const rows = await this.redis.zrevrange(`${this.prefix}:journal:index`, 0, limit - 1, 'WITHSCORES');
+    const rows = await this.redis.zrevrange(this.layout.indexKey, 0, limit - 1, 'WITHSCORES');
     const out: { id: string; at: string }[] = [];
     for (let i = 0; i < rows.length; i += 2) out.push({ id: rows[i]!, at: new Date(Number(rows[i + 1])).toISOString() });
     return out;
