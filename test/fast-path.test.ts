@@ -72,6 +72,7 @@ describe('arrivals journaled by the enqueue script', () => {
 
   test('routed, duplicate and unrouted events are journaled with their routes; refused ones are not; the index keeps the newest', async () => {
     await bus.publish([event('r1')], {}, 'hook');
+    await new Promise((r) => setTimeout(r, 5)); // r1 is the oldest arrival
     await bus.publish([event('r1')], {}, 'hook');
     await bus.publish([{ ...event('u1'), type: 'com.example.nobody' }], {}, 'hook');
     await bus.publish([{ ...event('f1'), type: 'com.example.full' }], {}, 'hook');
@@ -88,9 +89,30 @@ describe('arrivals journaled by the enqueue script', () => {
     expect(await journal.get('no-connector')).toBeUndefined();
     expect((await journal.recent()).map((r) => r.id).sort()).toEqual(['f1', 'r1', 'u1']);
 
+    // The oldest arrival leaves the index and the hash together; the duplicate's list expires on its own.
     await bus.publish([event('r2')], {}, 'hook');
-    expect((await journal.recent()).map((r) => r.id)).toHaveLength(3);
-    expect(await bus.connection.pttl(layout.eventKeyPrefix + 'r2')).toBeGreaterThan(50_000);
+    expect((await journal.recent()).map((r) => r.id).sort()).toEqual(['f1', 'r2', 'u1']);
+    expect(await bus.connection.hlen(layout.arrivalsKey)).toBe(3);
+    expect(await journal.get('r1')).toMatchObject([{ kind: 'received' }, { kind: 'routed' }]);
+    expect(await bus.connection.pttl(layout.eventKeyPrefix + 'r1')).toBeGreaterThan(50_000);
+  });
+
+  test('arrivals past the retention leave with the next publish', async () => {
+    const shortPrefix = `${prefix}-short`;
+    const short = new Bus({ redis: REDIS_URL, prefix: shortPrefix, functions: [fn('a')], dedupWindowMs: 60_000, enqueueTimeoutMs: 2000, journal: journalLayout(shortPrefix, { retentionMs: 100, maxEvents: 1000 }), log: captureLogs().log });
+    const shortJournal = new Journal(short.connection, shortPrefix, { retentionMs: 100, maxEvents: 1000 }, captureLogs().log);
+    try {
+      await short.waitUntilReady(5000);
+      await short.publish([event('old')], {}, 'hook');
+      expect(await shortJournal.get('old')).toHaveLength(2);
+      await new Promise((r) => setTimeout(r, 150));
+      await short.publish([event('new')], {}, 'hook');
+      expect(await shortJournal.get('old')).toBeUndefined();
+      expect((await shortJournal.recent()).map((r) => r.id)).toEqual(['new']);
+    } finally {
+      await short.close();
+      await deleteKeys(shortPrefix);
+    }
   });
 
   test('later entries of one event-loop turn are written together, in order, and an event keeps at most its newest entries', async () => {

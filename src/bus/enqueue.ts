@@ -12,8 +12,8 @@ import type { JournalLayout } from '../ops/journal.js';
 
 // ARGV: now, queueCount, then per queue: key prefix, options JSON tail, high-water mark;
 // then jobCount, then per job: queue index (1-based), job id, name, data JSON, dedup TTL ms;
-// then arrivalCount and, when there are arrivals, the journal's event key prefix, index key,
-// retention ms, max events and max entries per event, then per arrival: event id, its first job
+// then arrivalCount and, when there are arrivals, the journal's arrivals hash, event key prefix,
+// index key, retention ms, max events and max entries per event, then per arrival: event id, its first job
 // (1-based), its job count, its entry count, its entries. Per-queue values travel once per call.
 const LUA = `
 local rcall = redis.call
@@ -55,12 +55,14 @@ end
 for q = 1, nq do
   if queues[q].added and not queues[q].blocked then rcall('ZADD', queues[q].key .. 'marker', 0, '0') end
 end
--- The journal records an arrival unless Redis refused its jobs (the sender gets a 503 and retries).
+-- The journal records an arrival unless Redis refused its jobs (the sender gets a 503 and retries):
+-- the first in a hash by event id, a repeat (a duplicate delivery) in the event's own list.
 local a = j0 + 1 + n * 5
 local na = tonumber(ARGV[a])
 if na > 0 then
-  local eventKey, index, retention, maxEvents, maxEntries = ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
-  local c = a + 6
+  local arrivals, eventKey, index = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
+  local retention, maxEvents, maxEntries = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6])
+  local c = a + 7
   for e = 1, na do
     local eventId, first, count, entries = ARGV[c], tonumber(ARGV[c + 1]), tonumber(ARGV[c + 2]), tonumber(ARGV[c + 3])
     local refused = false
@@ -68,15 +70,27 @@ if na > 0 then
       if results[i] == -1 then refused = true end
     end
     if not refused then
-      local key = eventKey .. eventId
-      if rcall('RPUSH', key, unpack(ARGV, c + 4, c + 3 + entries)) > maxEntries then rcall('LTRIM', key, -maxEntries, -1) end
-      rcall('PEXPIRE', key, retention)
-      rcall('ZADD', index, now, eventId)
+      if rcall('HSETNX', arrivals, eventId, '[' .. table.concat(ARGV, ',', c + 4, c + 3 + entries) .. ']') == 1 then
+        rcall('ZADD', index, now, eventId)
+      else
+        local key = eventKey .. eventId
+        if rcall('RPUSH', key, unpack(ARGV, c + 4, c + 3 + entries)) > maxEntries then rcall('LTRIM', key, -maxEntries, -1) end
+        rcall('PEXPIRE', key, retention)
+      end
     end
     c = c + 4 + entries
   end
-  rcall('ZREMRANGEBYSCORE', index, 0, tonumber(now) - retention)
-  rcall('ZREMRANGEBYRANK', index, 0, -(maxEvents + 1))
+  -- Retention by age and count, a bounded amount per call (it keeps up: each call trims more than it adds).
+  local limit = 2 * na + 16
+  local old = rcall('ZRANGEBYSCORE', index, '-inf', '(' .. (tonumber(now) - retention), 'LIMIT', 0, limit)
+  local over = rcall('ZCARD', index) - #old - maxEvents
+  if over > 0 then
+    for _, id in ipairs(rcall('ZRANGE', index, #old, #old + math.min(over, limit) - 1)) do old[#old + 1] = id end
+  end
+  if #old > 0 then
+    rcall('HDEL', arrivals, unpack(old))
+    rcall('ZREM', index, unpack(old))
+  end
 end
 return results
 `;
@@ -143,7 +157,7 @@ export class BatchingEnqueuer {
     private readonly timeoutMs: number,
     /** Where arrivals are journaled; without it, arrivals given to enqueue are ignored. */
     private readonly journal: JournalLayout | undefined,
-    private readonly maxInFlight = 4,
+    private readonly maxInFlight = Number(process.env.MIF ?? 4),
     private readonly maxBatchJobs = 500,
   ) {
     if (!(redis as unknown as Partial<WithEnqueue>).switchboardEnqueue) redis.defineCommand('switchboardEnqueue', { numberOfKeys: 0, lua: LUA });
@@ -218,7 +232,7 @@ export class BatchingEnqueuer {
         jobArgs.push(index, j.jobId, j.name, j.data, j.dedupTtlMs);
       }
     }
-    const journal = arrivals && this.journal ? [arrivals, this.journal.eventKeyPrefix, this.journal.indexKey, this.journal.retentionMs, this.journal.maxEvents, this.journal.maxEntries] : [0];
+    const journal = arrivals && this.journal ? [arrivals, this.journal.arrivalsKey, this.journal.eventKeyPrefix, this.journal.indexKey, this.journal.retentionMs, this.journal.maxEvents, this.journal.maxEntries] : [0];
     const args = [Date.now(), queueIndex.size, ...queueArgs, ...jobArgs, ...journal, ...arrivalArgs];
     this.inFlight++;
     this.redis.switchboardEnqueue(...args).then(

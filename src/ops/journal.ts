@@ -24,11 +24,17 @@ export interface JournalOptions {
   maxEntries?: number;
 }
 
-/** Where the journal lives in Redis and how long it keeps things; the enqueue script writes to the same keys. */
+/**
+ * Where the journal lives in Redis. An event's first arrival (received + routed) is a field of one
+ * hash, written by the enqueue script; later entries go to a list per event that expires after the
+ * retention. The index, by arrival time, bounds the hash by age and count.
+ */
 export interface JournalLayout {
-  /** `<prefix>:journal:e:`, followed by the event id: a list of JSON entries. */
+  /** Hash: event id → JSON array of its arrival entries. */
+  arrivalsKey: string;
+  /** `<prefix>:journal:e:`, followed by the event id: a list of its later JSON entries. */
   eventKeyPrefix: string;
-  /** A sorted set of event ids by arrival time, trimmed by age and count. */
+  /** A sorted set of event ids by arrival time. */
   indexKey: string;
   retentionMs: number;
   maxEvents: number;
@@ -37,6 +43,7 @@ export interface JournalLayout {
 
 export function journalLayout(prefix: string, options: JournalOptions): JournalLayout {
   return {
+    arrivalsKey: `${prefix}:journal:arrivals`,
     eventKeyPrefix: `${prefix}:journal:e:`,
     indexKey: `${prefix}:journal:index`,
     retentionMs: options.retentionMs,
@@ -73,24 +80,21 @@ export class Journal {
   private flush(): void {
     const batch = this.buffered;
     this.buffered = [];
-    const { eventKeyPrefix, indexKey, retentionMs, maxEvents, maxEntries } = this.layout;
-    const now = Date.now();
+    const { eventKeyPrefix, retentionMs, maxEntries } = this.layout;
     const pipeline = this.redis.pipeline();
     for (const { eventId, entries } of batch) {
       const key = eventKeyPrefix + eventId;
       pipeline.rpush(key, ...entries);
       pipeline.ltrim(key, -maxEntries, -1);
       pipeline.pexpire(key, retentionMs);
-      pipeline.zadd(indexKey, now, eventId);
     }
-    pipeline.zremrangebyscore(indexKey, 0, now - retentionMs);
-    pipeline.zremrangebyrank(indexKey, 0, -(maxEvents + 1));
     pipeline.exec().catch((err: Error) => this.log.debug({ err: err.message }, 'journal entries not written'));
   }
 
   async get(eventId: string): Promise<JournalEntry[] | undefined> {
-    const raw = await this.redis.lrange(this.layout.eventKeyPrefix + eventId, 0, -1);
-    return raw.length ? raw.map((r) => JSON.parse(r) as JournalEntry) : undefined;
+    const [arrival, later] = await Promise.all([this.redis.hget(this.layout.arrivalsKey, eventId), this.redis.lrange(this.layout.eventKeyPrefix + eventId, 0, -1)]);
+    const entries = [...(arrival ? (JSON.parse(arrival) as JournalEntry[]) : []), ...later.map((r) => JSON.parse(r) as JournalEntry)];
+    return entries.length ? entries : undefined;
   }
 
   /** The most recent event ids, newest first. */
