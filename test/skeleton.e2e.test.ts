@@ -116,7 +116,9 @@ describe('walking skeleton', () => {
 
   test('a wrong or missing signature gets 401 and nothing is enqueued', async () => {
     const queue = t.sb.bus.queue('on-push')!;
-    const before = await queue.getJobCounts();
+    // A job of an earlier test may move from active to completed meanwhile: compare the total.
+    const total = async () => Object.values(await queue.getJobCounts()).reduce((a, b) => a + b, 0);
+    const before = await total();
     const wrong = githubDelivery(PUSH, { secret: 'not-the-secret' });
     const res1 = await post('/hooks/github', wrong);
     expect(res1.status).toBe(401);
@@ -132,7 +134,7 @@ describe('walking skeleton', () => {
     tampered.body = tampered.body.replace('octo/hello', 'evil/repo');
     expect((await post('/hooks/github', tampered)).status).toBe(401);
 
-    expect(await queue.getJobCounts()).toEqual(before);
+    expect(await total()).toBe(before);
     expect(await t.sb.bus.connection.xlen(`${t.prefix}:unrouted`)).toBe(0);
   });
 

@@ -2,8 +2,15 @@
  * The HTTP gateway. Connectors mount routes through an in-process table rather than Fastify's
  * router, so routes can be added and removed while serving (config reload) and a lookup stays O(1)
  * however many connectors there are. Bodies stay raw bytes so signatures are checked on them.
+ *
+ * Connector requests are the hot path: the HTTP server hands them straight to `serveConnector`
+ * (raw body, the connector's answer, errors as JSON) without Fastify's per-request lifecycle, which
+ * costs about as much CPU as the rest of the ingest. Fastify serves everything else (health,
+ * readiness, metrics, 404s) and `inject`, which reaches the same `serveConnector`.
  */
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { parse as parseQuery } from 'node:querystring';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
 import { BackpressureError, BusUnavailableError } from '../bus/bus.js';
 import type { HttpRoute, HttpRouter } from '../registry/contract.js';
@@ -31,18 +38,76 @@ export interface Gateway {
   draining: boolean;
 }
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    connectorRoute: HttpRoute | undefined;
-  }
-}
 
 const routeKey = (method: string, path: string) => `${method} ${path}`;
 
 export function buildGateway(options: GatewayOptions): Gateway {
   const routes = new Map<string, HttpRoute>();
   const retryAfter = String(options.retryAfterSeconds ?? 5);
+  const routeOf = (request: IncomingMessage): HttpRoute | undefined => {
+    const url = request.url ?? '/';
+    const q = url.indexOf('?');
+    return routes.get(routeKey(request.method ?? 'GET', q === -1 ? url : url.slice(0, q)));
+  };
+
+  /** An error as the sender sees it: status, headers and a JSON body with a code and a message. */
+  const errorAnswer = (err: Error & { statusCode?: number }, path: string, connector: string | undefined): Answer => {
+    if (connector && options.metrics) {
+      const reason = err instanceof SwitchboardError ? err.code : (err.statusCode ?? 500) === 413 ? 'SWB_ERR_HTTP_BODY_TOO_LARGE' : (err.statusCode ?? 500) < 500 ? 'SWB_ERR_HTTP_REQUEST' : 'SWB_ERR_INTERNAL';
+      options.metrics.onRejected(connector, reason);
+    }
+    if (err instanceof HttpError) return { status: err.status, headers: err.headers, body: errorBody(err.code, err.message) };
+    if (err instanceof BackpressureError) {
+      options.log.warn({ functions: err.functions, path }, 'event refused: backpressure');
+      return { status: 503, headers: { 'retry-after': retryAfter }, body: errorBody(err.code, 'the event bus is over capacity; retry later') };
+    }
+    if (err instanceof BusUnavailableError) {
+      options.log.warn({ err: err.message, path }, 'event refused: bus unavailable');
+      return { status: 503, headers: { 'retry-after': retryAfter }, body: errorBody(err.code, 'the event bus is unavailable; retry later') };
+    }
+    const status = err.statusCode ?? 500;
+    if (status === 413) return { status, body: errorBody('SWB_ERR_HTTP_BODY_TOO_LARGE', err.message) };
+    if (status < 500) return { status, body: errorBody('SWB_ERR_HTTP_REQUEST', err.message) };
+    options.log.error({ err, path }, 'unhandled error');
+    return { status: 500, body: errorBody('SWB_ERR_INTERNAL', 'internal error') };
+  };
+
+  const serveConnector = async (route: HttpRoute, request: IncomingMessage, response: ServerResponse): Promise<void> => {
+    const url = request.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    let answer: Answer;
+    try {
+      if (gateway.draining) throw new HttpError(503, 'SWB_ERR_BUS_UNAVAILABLE', 'the gateway is shutting down; retry later', { 'retry-after': retryAfter });
+      const rawBody = await readLimited(request, route.bodyLimit ?? options.bodyLimit);
+      answer = await route.handle({
+        method: request.method ?? 'GET',
+        path,
+        url,
+        headers: request.headers,
+        query: q === -1 ? {} : { ...parseQuery(url.slice(q + 1)) },
+        rawBody,
+        ip: request.socket?.remoteAddress ?? '',
+      });
+    } catch (err) {
+      answer = errorAnswer(err as Error, path, route.connector);
+    }
+    writeAnswer(response, answer);
+  };
+
   const app = Fastify({
+    // Connector requests skip Fastify; the rest go to its handler.
+    serverFactory: (fastifyHandler, serverOptions: FastifyServerOptions & { http?: http.ServerOptions }) => {
+      const server = http.createServer(serverOptions.http ?? {}, (request, response) => {
+        const route = routeOf(request);
+        if (route) void serveConnector(route, request, response);
+        else fastifyHandler(request, response);
+      });
+      server.keepAliveTimeout = serverOptions.keepAliveTimeout ?? 72_000;
+      server.requestTimeout = serverOptions.requestTimeout ?? 0;
+      server.setTimeout(serverOptions.connectionTimeout ?? 0);
+      return server;
+    },
     loggerInstance: options.log as FastifyBaseLogger,
     // Connectors log one line per accepted or rejected event; per-request lines would double that.
     logController: new LogController({ disableRequestLogging: true }),
@@ -88,84 +153,65 @@ export function buildGateway(options: GatewayOptions): Gateway {
     });
   }
 
-  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply) => {
-    const connector = request.connectorRoute?.connector;
-    if (connector && options.metrics) {
-      const reason = err instanceof SwitchboardError ? err.code : (err.statusCode ?? 500) === 413 ? 'SWB_ERR_HTTP_BODY_TOO_LARGE' : (err.statusCode ?? 500) < 500 ? 'SWB_ERR_HTTP_REQUEST' : 'SWB_ERR_INTERNAL';
-      options.metrics.onRejected(connector, reason);
-    }
-    if (err instanceof HttpError) {
-      return reply.code(err.status).headers(err.headers).send(errorBody(err.code, err.message));
-    }
-    if (err instanceof BackpressureError) {
-      request.log.warn({ functions: err.functions, path: request.url }, 'event refused: backpressure');
-      return reply.code(503).header('retry-after', retryAfter).send(errorBody(err.code, 'the event bus is over capacity; retry later'));
-    }
-    if (err instanceof BusUnavailableError) {
-      request.log.warn({ err: err.message, path: request.url }, 'event refused: bus unavailable');
-      return reply.code(503).header('retry-after', retryAfter).send(errorBody(err.code, 'the event bus is unavailable; retry later'));
-    }
-    const status = err.statusCode ?? 500;
-    if (status === 413) {
-      return reply.code(413).send(errorBody('SWB_ERR_HTTP_BODY_TOO_LARGE', err.message));
-    }
-    if (status < 500) return reply.code(status).send(errorBody('SWB_ERR_HTTP_REQUEST', err.message));
-    request.log.error({ err }, 'unhandled error');
-    return reply.code(500).send(errorBody('SWB_ERR_INTERNAL', 'internal error'));
+  app.setErrorHandler((err: Error & { statusCode?: number }, request, reply) => {
+    const answer = errorAnswer(err, request.url, undefined);
+    return reply.code(answer.status).headers(answer.headers ?? {}).send(answer.body);
   });
 
+  // Unknown paths answer 404 in the same JSON shape; `inject` (tests) reaches connector routes here.
   app.register(async (connectorScope) => {
-    connectorScope.decorateRequest('connectorRoute', undefined);
     connectorScope.removeAllContentTypeParsers();
-    connectorScope.addContentTypeParser('*', (request, payload, done) => {
-      const limit = request.connectorRoute?.bodyLimit ?? options.bodyLimit;
-      readLimited(request, payload, limit).then((body) => done(null, body), (err: Error) => done(err, undefined));
-    });
-    // Fastify calls no parser for a body without content-type; raw bytes are still wanted.
-    connectorScope.addHook('onRequest', async (request) => {
-      const path = request.url.split('?', 1)[0]!;
-      const route = routes.get(routeKey(request.method, path));
+    connectorScope.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
+    connectorScope.addHook('onRequest', async (request, reply) => {
+      const route = routeOf(request.raw);
       if (!route) {
+        const path = request.url.split('?', 1)[0]!;
         throw new HttpError(404, 'SWB_ERR_HTTP_NOT_FOUND', `no connector listens on ${request.method} ${path}`);
       }
-      if (gateway.draining) {
-        throw new HttpError(503, 'SWB_ERR_BUS_UNAVAILABLE', 'the gateway is shutting down; retry later', { 'retry-after': retryAfter });
-      }
-      request.connectorRoute = route;
+      reply.hijack();
+      await serveConnector(route, request.raw, reply.raw);
     });
-    connectorScope.route({
-      method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
-      url: '/*',
-      handler: async (request, reply) => {
-        const route = request.connectorRoute!;
-        const response = await route.handle({
-          method: request.method,
-          path: request.url.split('?', 1)[0]!,
-          url: request.url,
-          headers: request.headers,
-          query: request.query as Record<string, string | string[] | undefined>,
-          rawBody: Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0),
-          ip: request.ip,
-        });
-        reply.code(response.status);
-        if (response.headers) reply.headers(response.headers);
-        return reply.send(response.body ?? '');
-      },
-    });
+    connectorScope.route({ method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'], url: '/*', handler: async () => undefined });
   });
 
   return gateway;
 }
 
-function readLimited(request: FastifyRequest, payload: NodeJS.ReadableStream, limit: number): Promise<Buffer> {
+interface Answer {
+  status: number;
+  headers?: Record<string, string>;
+  body?: unknown;
+}
+
+/** Writes an answer as Fastify's reply.send would: objects as JSON, strings as text, buffers as bytes. */
+function writeAnswer(response: ServerResponse, answer: Answer): void {
+  const { status, headers = {}, body } = answer;
+  let payload: string | Buffer;
+  let contentType: string;
+  if (Buffer.isBuffer(body)) [payload, contentType] = [body, 'application/octet-stream'];
+  else if (typeof body === 'string' || body === undefined || body === null) [payload, contentType] = [body ?? '', 'text/plain; charset=utf-8'];
+  else [payload, contentType] = [JSON.stringify(body), 'application/json; charset=utf-8'];
+  const out: Record<string, string | number> = { 'content-type': contentType };
+  for (const [name, value] of Object.entries(headers)) out[name.toLowerCase()] = value;
+  if (status === 204 || status === 304) payload = '';
+  else out['content-length'] = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
+  response.writeHead(status, out);
+  response.end(payload);
+}
+
+/** The raw body, refused with 413 past `limit` bytes (declared or streamed). */
+function readLimited(request: IncomingMessage, limit: number): Promise<Buffer> {
   const tooLarge = () => new HttpError(413, 'SWB_ERR_HTTP_BODY_TOO_LARGE', `request body exceeds the limit of ${limit} bytes`);
   const declared = Number(request.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) return Promise.reject(tooLarge());
+  if (Number.isFinite(declared) && declared > limit) {
+    request.resume(); // drain, so the connection can carry the answer
+    return Promise.reject(tooLarge());
+  }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     let failed = false;
-    payload.on('data', (chunk: Buffer) => {
+    request.on('data', (chunk: Buffer) => {
       if (failed) return;
       size += chunk.length;
       if (size > limit) {
@@ -175,7 +221,7 @@ function readLimited(request: FastifyRequest, payload: NodeJS.ReadableStream, li
       }
       chunks.push(chunk);
     });
-    payload.on('end', () => !failed && resolve(Buffer.concat(chunks, size)));
-    payload.on('error', (err) => !failed && reject(err));
+    request.on('end', () => !failed && resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
+    request.on('error', (err) => !failed && reject(err));
   });
 }
