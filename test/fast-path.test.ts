@@ -89,12 +89,11 @@ describe('arrivals journaled by the enqueue script', () => {
     expect(await journal.get('no-connector')).toBeUndefined();
     expect((await journal.recent()).map((r) => r.id).sort()).toEqual(['f1', 'r1', 'u1']);
 
-    // The oldest arrival leaves the index and the hash together; the duplicate's list expires on its own.
+    // The oldest event leaves the index and the entries together: memory is bounded by maxEvents.
     await bus.publish([event('r2')], {}, 'hook');
     expect((await journal.recent()).map((r) => r.id).sort()).toEqual(['f1', 'r2', 'u1']);
-    expect(await bus.connection.hlen(layout.arrivalsKey)).toBe(3);
-    expect(await journal.get('r1')).toMatchObject([{ kind: 'received' }, { kind: 'routed' }]);
-    expect(await bus.connection.pttl(layout.eventKeyPrefix + 'r1')).toBeGreaterThan(50_000);
+    expect(await bus.connection.hlen(layout.entriesKey)).toBe(3);
+    expect(await journal.get('r1')).toBeUndefined();
   });
 
   test('arrivals past the retention leave with the next publish', async () => {
@@ -116,10 +115,16 @@ describe('arrivals journaled by the enqueue script', () => {
   });
 
   test('later entries of one event-loop turn are written together, in order, and an event keeps at most its newest entries', async () => {
-    const small = new Journal(bus.connection, prefix, { retentionMs: 60_000, maxEvents: 10, maxEntries: 3 }, captureLogs().log);
+    const small = new Journal(bus.connection, `${prefix}-small`, { retentionMs: 60_000, maxEvents: 10, maxEntries: 3 }, captureLogs().log);
     for (let attempt = 1; attempt <= 5; attempt++) small.record('busy', { kind: 'attempt', function: 'a', attempt, outcome: 'failed', error: 'x', durationMs: 1 });
     const entries = await waitFor(async () => (await small.get('busy'))?.length === 3 && small.get('busy'), 'the journal entries');
     expect(entries && entries.map((e) => (e as { attempt: number }).attempt)).toEqual([3, 4, 5]);
+    // A later turn appends to the same event; entries with line breaks in their text stay one entry.
+    small.record('busy', { kind: 'attempt', function: 'a', attempt: 6, outcome: 'failed', error: 'two\nlines', durationMs: 1 });
+    const after = await waitFor(async () => (await small.get('busy'))?.some((e) => (e as { attempt: number }).attempt === 6) && small.get('busy'), 'the appended entry');
+    expect(after && after.map((e) => (e as { attempt: number }).attempt)).toEqual([4, 5, 6]);
+    expect(after && (after[2] as { error: string }).error).toBe('two\nlines');
+    expect((await small.recent()).map((r) => r.id)).toEqual(['busy']);
   });
 });
 

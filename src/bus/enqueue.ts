@@ -8,15 +8,16 @@
  * calls are pending; otherwise it joins the next call, so a lone request never waits for a batch.
  */
 import type { Redis } from 'ioredis';
-import type { JournalLayout } from '../ops/journal.js';
+import { JOURNAL_LUA, type JournalLayout } from '../ops/journal.js';
 
 // ARGV: now, queueCount, then per queue: key prefix, options JSON tail, high-water mark;
 // then jobCount, then per job: queue index (1-based), job id, name, data JSON, dedup TTL ms;
-// then arrivalCount and, when there are arrivals, the journal's arrivals hash, event key prefix,
-// index key, retention ms, max events and max entries per event, then per arrival: event id, its first job
-// (1-based), its job count, its entry count, its entries. Per-queue values travel once per call.
+// then arrivalCount and, when there are arrivals, the journal's entries and index keys, retention ms,
+// max events and max entries per event, then per arrival: event id, its first job (1-based), its job
+// count, its entries as JSON lines. Per-queue values travel once per call.
 const LUA = `
 local rcall = redis.call
+${JOURNAL_LUA}
 local now = ARGV[1]
 local nq = tonumber(ARGV[2])
 local queues = {}
@@ -55,42 +56,23 @@ end
 for q = 1, nq do
   if queues[q].added and not queues[q].blocked then rcall('ZADD', queues[q].key .. 'marker', 0, '0') end
 end
--- The journal records an arrival unless Redis refused its jobs (the sender gets a 503 and retries):
--- the first in a hash by event id, a repeat (a duplicate delivery) in the event's own list.
+-- The journal records an arrival unless Redis refused its jobs (the sender gets a 503 and retries).
 local a = j0 + 1 + n * 5
 local na = tonumber(ARGV[a])
 if na > 0 then
-  local arrivals, eventKey, index = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
-  local retention, maxEvents, maxEntries = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6])
-  local c = a + 7
+  local entriesKey, index = ARGV[a + 1], ARGV[a + 2]
+  local retention, maxEvents, maxEntries = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
+  local c = a + 6
   for e = 1, na do
-    local eventId, first, count, entries = ARGV[c], tonumber(ARGV[c + 1]), tonumber(ARGV[c + 2]), tonumber(ARGV[c + 3])
+    local eventId, first, count = ARGV[c], tonumber(ARGV[c + 1]), tonumber(ARGV[c + 2])
     local refused = false
     for i = first, first + count - 1 do
       if results[i] == -1 then refused = true end
     end
-    if not refused then
-      if rcall('HSETNX', arrivals, eventId, '[' .. table.concat(ARGV, ',', c + 4, c + 3 + entries) .. ']') == 1 then
-        rcall('ZADD', index, now, eventId)
-      else
-        local key = eventKey .. eventId
-        if rcall('RPUSH', key, unpack(ARGV, c + 4, c + 3 + entries)) > maxEntries then rcall('LTRIM', key, -maxEntries, -1) end
-        rcall('PEXPIRE', key, retention)
-      end
-    end
-    c = c + 4 + entries
+    if not refused then journalAppend(entriesKey, index, now, eventId, ARGV[c + 3], maxEntries) end
+    c = c + 4
   end
-  -- Retention by age and count, a bounded amount per call (it keeps up: each call trims more than it adds).
-  local limit = 2 * na + 16
-  local old = rcall('ZRANGEBYSCORE', index, '-inf', '(' .. (tonumber(now) - retention), 'LIMIT', 0, limit)
-  local over = rcall('ZCARD', index) - #old - maxEvents
-  if over > 0 then
-    for _, id in ipairs(rcall('ZRANGE', index, #old, #old + math.min(over, limit) - 1)) do old[#old + 1] = id end
-  end
-  if #old > 0 then
-    rcall('HDEL', arrivals, unpack(old))
-    rcall('ZREM', index, unpack(old))
-  end
+  journalTrim(entriesKey, index, now, retention, maxEvents, 2 * na + 16)
 end
 return results
 `;
@@ -219,7 +201,7 @@ export class BatchingEnqueuer {
     for (const pending of batch) {
       for (const a of pending.arrivals ?? []) {
         arrivals++;
-        arrivalArgs.push(a.eventId, offset + a.firstJob, a.jobCount, a.entries.length, ...a.entries);
+        arrivalArgs.push(a.eventId, offset + a.firstJob, a.jobCount, a.entries.join('\n'));
       }
       offset += pending.jobs.length;
       for (const j of pending.jobs) {
@@ -232,7 +214,7 @@ export class BatchingEnqueuer {
         jobArgs.push(index, j.jobId, j.name, j.data, j.dedupTtlMs);
       }
     }
-    const journal = arrivals && this.journal ? [arrivals, this.journal.arrivalsKey, this.journal.eventKeyPrefix, this.journal.indexKey, this.journal.retentionMs, this.journal.maxEvents, this.journal.maxEntries] : [0];
+    const journal = arrivals && this.journal ? [arrivals, this.journal.entriesKey, this.journal.indexKey, this.journal.retentionMs, this.journal.maxEvents, this.journal.maxEntries] : [0];
     const args = [Date.now(), queueIndex.size, ...queueArgs, ...jobArgs, ...journal, ...arrivalArgs];
     this.inFlight++;
     this.redis.switchboardEnqueue(...args).then(

@@ -2,7 +2,7 @@
  * The event journal: for each event, when and where it arrived, where it was routed, every attempt with
  * its outcome, and what it emitted. Kept in Redis with bounded retention (age and count), written off
  * the request path so it never delays a 2xx: arrivals are written by the enqueue script itself (see
- * src/bus/enqueue.ts), later entries are buffered and written once per event-loop turn.
+ * src/bus/enqueue.ts), later entries are buffered and appended by one script call per event-loop turn.
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -25,16 +25,13 @@ export interface JournalOptions {
 }
 
 /**
- * Where the journal lives in Redis. An event's first arrival (received + routed) is a field of one
- * hash, written by the enqueue script; later entries go to a list per event that expires after the
- * retention. The index, by arrival time, bounds the hash by age and count.
+ * Where the journal lives in Redis: one hash, event id → its entries as JSON lines, and an index of
+ * event ids by first entry, which bounds the hash by age and count (memory stays bounded at any rate).
  */
 export interface JournalLayout {
-  /** Hash: event id → JSON array of its arrival entries. */
-  arrivalsKey: string;
-  /** `<prefix>:journal:e:`, followed by the event id: a list of its later JSON entries. */
-  eventKeyPrefix: string;
-  /** A sorted set of event ids by arrival time. */
+  /** Hash: event id → newline-separated JSON entries, oldest first. */
+  entriesKey: string;
+  /** Sorted set: event ids by the time of their first entry. */
   indexKey: string;
   retentionMs: number;
   maxEvents: number;
@@ -43,8 +40,7 @@ export interface JournalLayout {
 
 export function journalLayout(prefix: string, options: JournalOptions): JournalLayout {
   return {
-    arrivalsKey: `${prefix}:journal:arrivals`,
-    eventKeyPrefix: `${prefix}:journal:e:`,
+    entriesKey: `${prefix}:journal:entries`,
     indexKey: `${prefix}:journal:index`,
     retentionMs: options.retentionMs,
     maxEvents: options.maxEvents,
@@ -57,17 +53,60 @@ export function journalEntryJson(at: string, entry: NewEntry): string {
   return JSON.stringify({ at, ...entry });
 }
 
+/**
+ * Lua shared by the enqueue script (arrivals, written with their jobs) and the append script (later
+ * entries): append lines to an event's entries, keeping the newest `maxEntries`; trim the index and
+ * the hash by age and count, a bounded amount per call (each call trims more than it adds).
+ */
+export const JOURNAL_LUA = `
+local function journalAppend(entriesKey, index, now, eventId, lines, maxEntries)
+  if rcall('HSETNX', entriesKey, eventId, lines) == 1 then
+    rcall('ZADD', index, now, eventId)
+    return
+  end
+  local all = rcall('HGET', entriesKey, eventId) .. '\\n' .. lines
+  local _, newlines = string.gsub(all, '\\n', '')
+  for _ = 1, newlines + 1 - maxEntries do all = string.sub(all, string.find(all, '\\n', 1, true) + 1) end
+  rcall('HSET', entriesKey, eventId, all)
+end
+local function journalTrim(entriesKey, index, now, retention, maxEvents, limit)
+  local old = rcall('ZRANGEBYSCORE', index, '-inf', '(' .. (tonumber(now) - retention), 'LIMIT', 0, limit)
+  local over = rcall('ZCARD', index) - #old - maxEvents
+  if over > 0 then
+    for _, id in ipairs(rcall('ZRANGE', index, #old, #old + math.min(over, limit) - 1)) do old[#old + 1] = id end
+  end
+  if #old > 0 then
+    rcall('HDEL', entriesKey, unpack(old))
+    rcall('ZREM', index, unpack(old))
+  end
+end
+`;
+
+// ARGV: entries key, index key, now, retention ms, max events, max entries, then per event: id, lines.
+const APPEND_LUA = `local rcall = redis.call
+${JOURNAL_LUA}
+local entriesKey, index, now = ARGV[1], ARGV[2], ARGV[3]
+local n = (#ARGV - 6) / 2
+for i = 0, n - 1 do journalAppend(entriesKey, index, now, ARGV[7 + i * 2], ARGV[8 + i * 2], tonumber(ARGV[6])) end
+journalTrim(entriesKey, index, now, tonumber(ARGV[4]), tonumber(ARGV[5]), 2 * n + 16)
+`;
+
+type WithAppend = Redis & { switchboardJournalAppend(...args: (string | number)[]): Promise<unknown> };
+
 export class Journal {
   readonly layout: JournalLayout;
+  private readonly redis: WithAppend;
   private buffered: { eventId: string; entries: string[] }[] = [];
 
   constructor(
-    private readonly redis: Redis,
+    redis: Redis,
     prefix: string,
     options: JournalOptions,
     private readonly log: Logger,
   ) {
     this.layout = journalLayout(prefix, options);
+    if (!(redis as unknown as Partial<WithAppend>).switchboardJournalAppend) redis.defineCommand('switchboardJournalAppend', { numberOfKeys: 0, lua: APPEND_LUA });
+    this.redis = redis as WithAppend;
   }
 
   /** Appends entries; never throws and is not awaited. Entries of one event-loop turn share one pipeline. */
@@ -80,21 +119,15 @@ export class Journal {
   private flush(): void {
     const batch = this.buffered;
     this.buffered = [];
-    const { eventKeyPrefix, retentionMs, maxEntries } = this.layout;
-    const pipeline = this.redis.pipeline();
-    for (const { eventId, entries } of batch) {
-      const key = eventKeyPrefix + eventId;
-      pipeline.rpush(key, ...entries);
-      pipeline.ltrim(key, -maxEntries, -1);
-      pipeline.pexpire(key, retentionMs);
-    }
-    pipeline.exec().catch((err: Error) => this.log.debug({ err: err.message }, 'journal entries not written'));
+    const { entriesKey, indexKey, retentionMs, maxEvents, maxEntries } = this.layout;
+    const args: (string | number)[] = [entriesKey, indexKey, Date.now(), retentionMs, maxEvents, maxEntries];
+    for (const { eventId, entries } of batch) args.push(eventId, entries.join('\n'));
+    this.redis.switchboardJournalAppend(...args).catch((err: Error) => this.log.debug({ err: err.message }, 'journal entries not written'));
   }
 
   async get(eventId: string): Promise<JournalEntry[] | undefined> {
-    const [arrival, later] = await Promise.all([this.redis.hget(this.layout.arrivalsKey, eventId), this.redis.lrange(this.layout.eventKeyPrefix + eventId, 0, -1)]);
-    const entries = [...(arrival ? (JSON.parse(arrival) as JournalEntry[]) : []), ...later.map((r) => JSON.parse(r) as JournalEntry)];
-    return entries.length ? entries : undefined;
+    const lines = await this.redis.hget(this.layout.entriesKey, eventId);
+    return lines ? lines.split('\n').map((line) => JSON.parse(line) as JournalEntry) : undefined;
   }
 
   /** The most recent event ids, newest first. */

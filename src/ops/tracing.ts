@@ -3,7 +3,7 @@
  * (or a new trace) continues through the CloudEvent (the distributed-tracing extension) into the
  * worker's span, every outbound call and every emitted event. Lean: the trace SDK and OTLP over HTTP.
  */
-import { context, INVALID_SPAN_CONTEXT, propagation, trace, type Context, type Span, SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { context, INVALID_SPAN_CONTEXT, ROOT_CONTEXT, propagation, trace, type Context, type Span, SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
@@ -28,6 +28,7 @@ const tracer = () => trace.getTracer('switchboard');
 
 /** The context an event's `traceparent` (and `tracestate`) carries. */
 export function eventContext(event: Record<string, unknown>): Context {
+  if (!provider) return ROOT_CONTEXT;
   const carrier: Record<string, string> = {};
   if (typeof event.traceparent === 'string') carrier.traceparent = event.traceparent;
   if (typeof event.tracestate === 'string') carrier.tracestate = event.tracestate;

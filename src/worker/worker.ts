@@ -62,7 +62,9 @@ export class FunctionWorkers {
   /** One BullMQ worker and runtime per function or route, by name. */
   private readonly running = new Map<string, { fn: FunctionConfig; worker: Worker; runtime: Runtime }>();
   /** Runs in progress, so a forced shutdown can hand their jobs back. */
-  private readonly inFlight = new Map<string, { job: Job<CloudEvent>; token: string | undefined; controller: AbortController }>();
+  private readonly inFlight = new Map<string, InFlightRun>();
+  /** One sweeping timer enforces every run's timeout (cheaper than a timer and a race per job). */
+  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: FunctionWorkersOptions) {}
 
@@ -103,7 +105,8 @@ export class FunctionWorkers {
   async add(fn: FunctionConfig): Promise<void> {
     const runtime = await this.createRuntime(fn);
     const log = this.options.log.child({ [fn.runtime.kind === 'route' ? 'route' : 'function']: fn.name });
-    const worker = new Worker(fn.queue, (job: Job<CloudEvent>, token?: string) => this.run(fn, runtime, job, log, token), {
+    const observe = this.observerFor(fn);
+    const worker = new Worker(fn.queue, (job: Job<CloudEvent>, token?: string) => this.run(fn, runtime, job, log, observe, token), {
       connection: workerConnectionOptions(this.options.redis),
       prefix: this.options.prefix,
       concurrency: fn.concurrency,
@@ -150,45 +153,77 @@ export class FunctionWorkers {
     await this.options.bus.publish([event]);
   }
 
-  private async run(fn: FunctionConfig, runtime: Runtime, job: Job<CloudEvent>, log: Logger, token?: string): Promise<unknown> {
-    const controller = new AbortController();
+  /** Records one run's outcome in metrics; labelled children are resolved once per function, not per run. */
+  private observerFor(fn: FunctionConfig): (outcome: 'succeeded' | 'failed', seconds: number) => void {
+    const metrics = this.options.metrics;
+    if (!metrics) return () => {};
+    const runs = { succeeded: metrics.functionRuns.labels({ function: fn.name, outcome: 'succeeded' }), failed: metrics.functionRuns.labels({ function: fn.name, outcome: 'failed' }) };
+    const duration = metrics.functionSeconds.labels({ function: fn.name });
+    return (outcome, seconds) => {
+      runs[outcome].inc();
+      duration.observe(seconds);
+    };
+  }
+
+  private async run(fn: FunctionConfig, runtime: Runtime, job: Job<CloudEvent>, log: Logger, observe: (outcome: 'succeeded' | 'failed', seconds: number) => void, token?: string): Promise<unknown> {
     const key = `${fn.queue}/${job.id}`;
-    this.inFlight.set(key, { job, token, controller });
-    const stop = this.options.metrics?.functionSeconds.startTimer({ function: fn.name });
-    const started = Date.now();
+    const flight = new InFlightRun(job, token, Date.now() + fn.timeoutMs, fn.name, fn.timeoutMs);
+    this.inFlight.set(key, flight);
+    this.sweeper ??= setInterval(() => this.sweep(), TIMEOUT_SWEEP_MS).unref();
+    const started = performance.now();
     const attempt = job.attemptsMade + 1;
     try {
       const result = await inSpan(`function ${fn.name}`, SpanKind.CONSUMER, eventContext(job.data), { 'switchboard.function': fn.name, 'cloudevents.event_id': job.data.id, 'cloudevents.event_type': job.data.type, 'switchboard.attempt': attempt }, () =>
-        this.runJob(fn, runtime, job, log, controller),
+        this.runJob(fn, runtime, job, log, flight),
       );
-      this.options.metrics?.functionRuns.inc({ function: fn.name, outcome: 'succeeded' });
-      this.options.journal?.record(job.data.id, { kind: 'attempt', function: fn.name, attempt, outcome: 'succeeded', durationMs: Date.now() - started });
+      const ms = performance.now() - started;
+      observe('succeeded', ms / 1000);
+      this.options.journal?.record(job.data.id, { kind: 'attempt', function: fn.name, attempt, outcome: 'succeeded', durationMs: Math.round(ms) });
       return result;
     } catch (err) {
-      this.options.metrics?.functionRuns.inc({ function: fn.name, outcome: 'failed' });
-      this.options.journal?.record(job.data.id, { kind: 'attempt', function: fn.name, attempt, outcome: 'failed', error: (err as Error).message, durationMs: Date.now() - started });
+      const ms = performance.now() - started;
+      observe('failed', ms / 1000);
+      this.options.journal?.record(job.data.id, { kind: 'attempt', function: fn.name, attempt, outcome: 'failed', error: (err as Error).message, durationMs: Math.round(ms) });
       // Handed back to the queue by a forced shutdown: tell BullMQ not to fail it.
-      if (controller.signal.reason instanceof ShutdownAbort) throw new WaitingError();
+      if (flight.reason instanceof ShutdownAbort) throw new WaitingError();
       throw err;
     } finally {
-      stop?.();
       this.inFlight.delete(key);
     }
   }
 
-  private async runJob(fn: FunctionConfig, runtime: Runtime, job: Job<CloudEvent>, log: Logger, controller: AbortController): Promise<unknown> {
+  private sweep(): void {
+    const now = Date.now();
+    for (const flight of this.inFlight.values()) if (flight.deadline <= now) flight.timeOut();
+    if (this.inFlight.size === 0) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+    }
+  }
+
+  private async runJob(fn: FunctionConfig, runtime: Runtime, job: Job<CloudEvent>, log: Logger, flight: InFlightRun): Promise<unknown> {
     const cause = job.data;
     const jobId = job.id!;
     const source = this.sourceOf(fn);
     let emitted = 0;
+    // The logger and the state API are built only if the function uses them.
+    let childLog: Logger | undefined;
+    let state: FunctionContext['state'] | undefined;
+    const options = this.options;
     const ctx: FunctionContext = {
       functionName: fn.name,
       connectors: this.options.connectors,
-      log: log.child({ eventId: cause.id, attempt: job.attemptsMade + 1 }),
+      get log() {
+        return (childLog ??= log.child({ eventId: cause.id, attempt: job.attemptsMade + 1 }));
+      },
       attempt: job.attemptsMade + 1,
       idempotencyKey: jobId,
-      signal: controller.signal,
-      state: functionState(this.options.bus.connection, this.options.prefix, fn.name),
+      get signal() {
+        return flight.signal;
+      },
+      get state() {
+        return (state ??= functionState(options.bus.connection, options.prefix, fn.name));
+      },
       emit: async (input: EmitInput) => {
         const out = createCloudEvent({
           time: new Date().toISOString(),
@@ -203,8 +238,8 @@ export class FunctionWorkers {
       },
     };
     const event = fn.input ? { ...cause, data: await fn.input.evaluate(cause) } : cause;
-    const result = await withTimeout(Promise.resolve().then(() => runtime.invoke(event, ctx)), fn.timeoutMs, controller, fn.name);
-    if (controller.signal.aborted) throw controller.signal.reason;
+    const result = await flight.race(Promise.resolve().then(() => runtime.invoke(event, ctx)));
+    if (flight.reason) throw flight.reason;
     if (fn.emit && result !== undefined) {
       const data = fn.emit.data ? await fn.emit.data.evaluate(result, { event: cause }) : result;
       const next = createCloudEvent({
@@ -243,9 +278,9 @@ export class FunctionWorkers {
       const abandoned = [...this.inFlight.entries()].filter(([key]) => queues.has(key.slice(0, key.lastIndexOf('/')))).map(([, v]) => v);
       this.options.log.warn({ jobs: abandoned.length, graceMs }, 'shutdown grace period over; handing running jobs back to their queues');
       await Promise.all(
-        abandoned.map(async ({ job, token, controller }) => {
-          controller.abort(new ShutdownAbort('worker shutting down'));
-          await job.moveToWait(token).catch(() => {});
+        abandoned.map(async (flight) => {
+          flight.stop(new ShutdownAbort('worker shutting down'));
+          await flight.job.moveToWait(flight.token).catch(() => {});
         }),
       );
       await Promise.all(entries.map((e) => e.worker.close(true)));
@@ -254,20 +289,47 @@ export class FunctionWorkers {
   }
 }
 
-async function withTimeout<T>(work: Promise<T>, ms: number, controller: AbortController, name: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const err = new SwitchboardError('SWB_ERR_FUNCTION_TIMEOUT', `function ${name} timed out after ${ms} ms`);
-      controller.abort(err);
-      reject(err);
-    }, ms);
-    // Aborted from outside (shutdown): stop waiting for the function.
-    controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
-  });
-  try {
-    return await Promise.race([work, timeout]);
-  } finally {
-    clearTimeout(timer);
+const TIMEOUT_SWEEP_MS = 50;
+
+/**
+ * A run in progress: its deadline, and how to stop it (timeout or shutdown). The AbortController behind
+ * `ctx.signal` is created only if the function asks for the signal.
+ */
+class InFlightRun {
+  reason: Error | undefined;
+  private controller: AbortController | undefined;
+  private rejectRace: ((err: Error) => void) | undefined;
+
+  constructor(
+    readonly job: Job<CloudEvent>,
+    readonly token: string | undefined,
+    readonly deadline: number,
+    private readonly name: string,
+    private readonly timeoutMs: number,
+  ) {}
+
+  get signal(): AbortSignal {
+    this.controller ??= new AbortController();
+    if (this.reason && !this.controller.signal.aborted) this.controller.abort(this.reason);
+    return this.controller.signal;
+  }
+
+  /** The function's result, or a rejection as soon as the run is stopped. */
+  race<T>(work: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.rejectRace = reject;
+      work.then(resolve, reject);
+    });
+  }
+
+  timeOut(): void {
+    this.stop(new SwitchboardError('SWB_ERR_FUNCTION_TIMEOUT', `function ${this.name} timed out after ${this.timeoutMs} ms`));
+  }
+
+  stop(reason: Error): void {
+    if (this.reason) return;
+    this.reason = reason;
+    this.controller?.abort(reason);
+    this.rejectRace?.(reason);
   }
 }

@@ -1,9 +1,8 @@
-/** Baseline: the hand-written receiver, one `await queue.add()` per request, on the same Redis. */
+// Baseline: the hand-written receiver, one `await queue.add()` per request, on the same Redis.
 import Fastify from 'fastify';
-import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 
-const port = Number(process.env.PORT ?? 0);
+const { Queue } = await import(process.env.BULLMQ ?? 'bullmq');
 const connection = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
 const queue = new Queue('naive', { connection, prefix: process.env.PREFIX ?? 'bench-naive' });
 const app = Fastify();
@@ -12,5 +11,5 @@ app.post('/hooks/github', async (request, reply) => {
   return reply.code(202).send({ id: job.id });
 });
 await queue.waitUntilReady();
-await app.listen({ host: '127.0.0.1', port });
-console.log(`READY ${(app.server.address() as { port: number }).port}`);
+await app.listen({ host: '127.0.0.1', port: Number(process.env.PORT ?? 0) });
+console.log(`READY ${app.server.address().port}`);

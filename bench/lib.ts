@@ -1,0 +1,191 @@
+/** What the benchmarks share: target processes, CPU and memory readings, the load generator, statistics. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHmac, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { Pool } from 'undici';
+import { Redis } from 'ioredis';
+
+export const here = path.dirname(fileURLToPath(import.meta.url));
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+export const SECRET = 'bench-secret-' + randomBytes(8).toString('hex');
+export const RUN = randomBytes(3).toString('hex');
+
+const PUSH = { ref: 'refs/heads/main', repository: { full_name: 'octo/hello' }, pusher: { name: 'octocat' }, commits: [{ id: 'a1b2c3', message: 'Fix' }] };
+const sign = (body: string) => 'sha256=' + createHmac('sha256', SECRET).update(body).digest('hex');
+
+export interface Target {
+  name: string;
+  /** A file under bench/servers/. */
+  script: string;
+  /** Redis key prefix of the target's data, deleted afterwards. */
+  prefix: string;
+  /** Where its jobs wait (the no-loss check counts them). */
+  queueKey?: string;
+  env?: Record<string, string>;
+}
+
+export interface Server {
+  target: Target;
+  child: ChildProcess;
+  port: number;
+  /** Sends an IPC message and waits for the answer. */
+  ask<T>(message: unknown): Promise<T>;
+}
+
+export async function startServer(target: Target): Promise<Server> {
+  const child = spawn(process.execPath, [...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), path.join(here, 'servers', target.script)], {
+    env: { ...process.env, PREFIX: target.prefix, REDIS_URL, BENCH_SECRET: SECRET, PORT: '0', ...target.env },
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /READY (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`${target.name} exited with ${code}`)));
+  });
+  const ask = <T>(message: unknown) =>
+    new Promise<T>((resolve, reject) => {
+      child.once('message', (answer) => ((answer as { error?: string }).error ? reject(new Error((answer as { error: string }).error)) : resolve(answer as T)));
+      child.send(message as never);
+    });
+  return { target, child, port, ask };
+}
+
+export async function stopServer(server: Server): Promise<void> {
+  const exited = new Promise((r) => server.child.once('exit', r));
+  server.child.kill('SIGTERM');
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+  server.child.kill('SIGKILL');
+}
+
+export function rssMiB(pid: number): number {
+  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+}
+
+/** CPU seconds a process used so far (user + system), from /proc (clock ticks at 100 Hz). */
+export function processCpu(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+export const redis = new Redis(REDIS_URL);
+
+export async function redisCpu(): Promise<number> {
+  const info = await redis.info('cpu');
+  const get = (k: string) => Number(new RegExp(`${k}:([\\d.]+)`).exec(info)?.[1] ?? 0);
+  return get('used_cpu_user') + get('used_cpu_sys');
+}
+
+export async function redisMemory(): Promise<number> {
+  return Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1] ?? 0);
+}
+
+export async function deletePrefix(prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) await redis.del(...keys);
+  } while (cursor !== '0');
+}
+
+export interface LoadResult {
+  rps: number;
+  ok: number;
+  non2xx: number;
+  /** Request latency as autocannon measures it, in ms. */
+  p50: number;
+  p99: number;
+}
+
+let delivery = 0;
+/**
+ * Signed GitHub push deliveries, each with its own delivery id (the same id twice is deduplicated).
+ * `stamp` puts the send time into the body (end-to-end latency), which means signing per request.
+ */
+export async function load(port: number, options: { seconds: number; connections: number; rate?: number; stamp?: boolean }): Promise<LoadResult> {
+  const fixedBody = JSON.stringify(PUSH);
+  const result = await autocannon({
+    url: `http://127.0.0.1:${port}/hooks/github`,
+    method: 'POST',
+    connections: options.connections,
+    duration: options.seconds,
+    ...(options.rate ? { overallRate: options.rate } : {}),
+    requests: [
+      {
+        setupRequest: (req: Record<string, unknown>) => {
+          const body = options.stamp ? JSON.stringify({ ...PUSH, sent: performance.timeOrigin + performance.now() }) : fixedBody;
+          return {
+            ...req,
+            body,
+            headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-github-delivery': `d-${RUN}-${++delivery}`, 'x-hub-signature-256': sign(body) },
+          };
+        },
+      },
+    ],
+  } as unknown as autocannon.Options);
+  return { rps: result.requests.average, ok: result['2xx'], non2xx: result.non2xx + result.errors + result.timeouts, p50: result.latency.p50, p99: result.latency.p99 };
+}
+
+/**
+ * An open-loop load at a fixed rate: requests go out on a 1 ms tick whatever the answers do, so
+ * nothing bunches up (autocannon's overallRate sends each second's budget in a burst). Latency is
+ * measured per request with sub-millisecond precision.
+ */
+export async function pacedLoad(port: number, options: { seconds: number; rate: number; connections?: number; stamp?: boolean }): Promise<LoadResult & { latencies: number[] }> {
+  const pool = new Pool(`http://127.0.0.1:${port}`, { connections: options.connections ?? 16 });
+  const latencies: number[] = [];
+  let ok = 0;
+  let non2xx = 0;
+  const inFlight = new Set<Promise<void>>();
+  const send = () => {
+    const sentAt = performance.timeOrigin + performance.now();
+    const body = options.stamp ? JSON.stringify({ ...PUSH, sent: sentAt }) : JSON.stringify(PUSH);
+    const headers = { 'content-type': 'application/json', 'x-github-event': 'push', 'x-github-delivery': `d-${RUN}-${++delivery}`, 'x-hub-signature-256': sign(body) };
+    const p = pool
+      .request({ path: '/hooks/github', method: 'POST', headers, body })
+      .then(async (res) => {
+        await res.body.dump();
+        latencies.push(performance.timeOrigin + performance.now() - sentAt);
+        if (res.statusCode >= 200 && res.statusCode < 300) ok++;
+        else non2xx++;
+      }, () => void non2xx++)
+      .finally(() => inFlight.delete(p));
+    inFlight.add(p);
+  };
+  const total = Math.round(options.rate * options.seconds);
+  const start = performance.now();
+  let sent = 0;
+  while (sent < total) {
+    const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * options.rate));
+    for (; sent < due; sent++) send();
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await Promise.all(inFlight);
+  await pool.close();
+  return { rps: ok / options.seconds, ok, non2xx, p50: percentile(latencies, 50), p99: percentile(latencies, 99), latencies };
+}
+
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+
+export function percentile(xs: number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+export const fmt = (x: number, digits = 0) => x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+export const range = (xs: number[], digits = 0) => `${fmt(Math.min(...xs), digits)}–${fmt(Math.max(...xs), digits)}`;
+
+/** Rounds alternate the order of the targets, so drift on a shared machine hits them all alike. */
+export function alternate<T>(items: T[], round: number): T[] {
+  return round % 2 === 0 ? items : [...items].reverse();
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

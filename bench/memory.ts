@@ -1,0 +1,57 @@
+/** Memory (target 7): idle RSS of the compiled gateway, and RSS over a long run at a steady rate. */
+import { deletePrefix, pacedLoad, rssMiB, RUN, sleep, startServer, stopServer, type Target } from './lib.js';
+
+const idleTargets: Target[] = [
+  { name: 'bare Fastify (ceiling)', script: 'ceiling.mjs', prefix: `bench-mem-c-${RUN}` },
+  { name: 'switchboard gateway', script: 'switchboard.mjs', prefix: `bench-mem-g-${RUN}` },
+  { name: 'switchboard gateway + worker', script: 'switchboard.mjs', prefix: `bench-mem-d-${RUN}`, env: { ROLE: 'dev' } },
+];
+
+/** Least-squares slope of y over x. */
+function slope(points: [number, number][]): number {
+  const n = points.length;
+  const mx = points.reduce((a, [x]) => a + x, 0) / n;
+  const my = points.reduce((a, [, y]) => a + y, 0) / n;
+  const num = points.reduce((a, [x, y]) => a + (x - mx) * (y - my), 0);
+  const den = points.reduce((a, [x]) => a + (x - mx) ** 2, 0);
+  return den === 0 ? 0 : num / den;
+}
+
+export async function runMemory(options: { minutes: number }, log: (line: string) => void): Promise<{ report: string[] }> {
+  const report: string[] = ['| process (compiled, no tsx) | idle RSS MiB |', '| --- | --- |'];
+  for (const t of idleTargets) {
+    const server = await startServer(t);
+    try {
+      await sleep(3000);
+      const rss = rssMiB(server.child.pid!);
+      report.push(`| ${t.name} | ${rss.toFixed(0)} |`);
+      log(`idle RSS ${t.name}: ${rss.toFixed(0)} MiB`);
+    } finally {
+      await stopServer(server);
+      await deletePrefix(t.prefix);
+    }
+  }
+  if (options.minutes > 0) {
+    const t: Target = { name: 'steady', script: 'switchboard.mjs', prefix: `bench-mem-s-${RUN}`, env: { ROLE: 'dev' } };
+    const server = await startServer(t);
+    try {
+      const samples: [number, number][] = [];
+      const start = Date.now();
+      const sampler = setInterval(() => {
+        const minute = (Date.now() - start) / 60_000;
+        samples.push([minute, rssMiB(server.child.pid!)]);
+        if (samples.length % 6 === 0) log(`memory run: ${minute.toFixed(1)} min, RSS ${samples.at(-1)![1].toFixed(0)} MiB`);
+      }, 10_000);
+      const r = await pacedLoad(server.port, { seconds: options.minutes * 60, rate: 1000 });
+      clearInterval(sampler);
+      const secondHalf = samples.filter(([m]) => m >= options.minutes / 2);
+      const after1 = samples.find(([m]) => m >= 1)?.[1] ?? NaN;
+      report.push('');
+      report.push(`- ${options.minutes} minutes at 1,000 req/s (gateway + worker, journal on): ${r.ok.toLocaleString('en-US')} accepted, ${r.non2xx} not; RSS ${after1.toFixed(0)} MiB after 1 minute, ${samples.at(-1)![1].toFixed(0)} MiB at the end, peak ${Math.max(...samples.map(([, y]) => y)).toFixed(0)} MiB; slope over the second half ${slope(secondHalf).toFixed(2)} MiB per minute`);
+    } finally {
+      await stopServer(server);
+      await deletePrefix(t.prefix);
+    }
+  }
+  return { report };
+}

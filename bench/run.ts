@@ -1,0 +1,59 @@
+/**
+ * The benchmark suite (`npm run bench`): ingest, end to end and memory, each against its baseline in
+ * the same run and on the same Redis. Prints progress, then the tables BENCHMARKS.md shows; exits
+ * non-zero if any accepted event went missing.
+ *
+ *   npm run bench -- [--seconds 4] [--rounds 3] [--connections 50] [--only ingest|e2e|memory] [--memory-minutes 0]
+ */
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { runE2e } from './e2e.js';
+import { runIngest } from './ingest.js';
+import { redis } from './lib.js';
+import { runMemory } from './memory.js';
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '4' },
+    rounds: { type: 'string', default: '3' },
+    connections: { type: 'string', default: '50' },
+    only: { type: 'string' },
+    'memory-minutes': { type: 'string', default: '0' },
+  },
+});
+const options = { seconds: Number(values.seconds), rounds: Number(values.rounds), connections: Number(values.connections) };
+const started = Date.now();
+const log = (line: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
+
+const version = async (pkg: string) => ((await import(`${pkg}/package.json`, { with: { type: 'json' } })) as { default: { version: string } }).default.version;
+const redisVersion = /redis_version:(\S+)/.exec(await redis.info('server'))?.[1];
+const setting = async (name: string) => ((await redis.config('GET', name)) as string[])[1];
+const persistence = (await setting('appendonly')) === 'yes' ? 'AOF' : (await setting('save')) ? 'RDB snapshots' : 'no persistence';
+const cpus = os.cpus();
+const environment = `Node ${process.version}, BullMQ ${await version('bullmq')} (and ${await version('bullmq5')} for comparison), Fastify ${await version('fastify')}, Redis ${redisVersion} (${persistence}), ${cpus.length} cores (${cpus[0]?.model.trim()}), shared by the load generator, the targets and Redis; ${options.rounds} rounds × ${options.seconds} s, ${options.connections} connections at saturation`;
+
+const sections: string[] = [`${environment}`, ''];
+let lost = false;
+try {
+  if (!values.only || values.only === 'ingest') {
+    const r = await runIngest(options, log);
+    sections.push('### Ingest', '', ...r.report, '');
+    lost ||= r.lost;
+  }
+  if (!values.only || values.only === 'e2e') {
+    const r = await runE2e(options, log);
+    sections.push('### End to end', '', ...r.report, '');
+    lost ||= r.lost;
+  }
+  if (!values.only || values.only === 'memory') {
+    const r = await runMemory({ minutes: Number(values['memory-minutes']) }, log);
+    sections.push('### Memory', '', ...r.report, '');
+  }
+} finally {
+  redis.disconnect();
+}
+console.log(`\n${sections.join('\n')}\nSuite time: ${((Date.now() - started) / 60_000).toFixed(1)} min`);
+if (lost) {
+  console.error('FAIL: some accepted events are missing');
+  process.exitCode = 1;
+}

@@ -1,0 +1,18 @@
+// The no-op function of the end-to-end runs. It records when it started against when the load
+// generator sent the request (`sent`, epoch ms with sub-ms precision, in the webhook body).
+const state = { started: [], sinceReceipt: [], runs: 0 };
+const now = () => performance.timeOrigin + performance.now();
+
+export default async (event) => {
+  state.runs++;
+  const sent = event?.data?.sent;
+  if (typeof sent === 'number') state.started.push(now() - sent);
+  if (event?.time) state.sinceReceipt.push(Date.now() - Date.parse(event.time));
+  return null;
+};
+
+/** Answers the bench's IPC messages: 'stats' (latencies in ms, runs so far) and 'reset'. */
+export function statsMessage(message) {
+  if (message === 'reset') [state.started, state.sinceReceipt] = [[], []];
+  return { runs: state.runs, latencies: message === 'stats' ? state.started : [], sinceReceipt: message === 'stats' ? state.sinceReceipt : [] };
+}

@@ -1,0 +1,46 @@
+// Switchboard, compiled (npm run build), with one signed GitHub webhook connector routed to one
+// function. ROLE=gateway enqueues only, ROLE=worker only runs the function, ROLE=dev does both.
+// SCALE=N adds N-1 more connectors and functions; JOURNAL=off turns the event journal off.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseConfig } from '../../dist/src/config/load.js';
+import { createLogger } from '../../dist/src/log.js';
+import { startSwitchboard } from '../../dist/src/switchboard.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const scale = Number(process.env.SCALE ?? 1);
+const role = process.env.ROLE ?? 'gateway';
+const hooks = Array.from({ length: scale - 1 }, (_, i) => `  - { name: hook-${i}, type: webhook, config: { provider: github, secret: "\${env:BENCH_SECRET}" } }`);
+const fns = Array.from({ length: scale - 1 }, (_, i) => `  - { name: fn-${i}, runtime: node, module: ${path.join(here, 'noop-function.mjs')}, trigger: { type: com.example.other-${i} } }`);
+const yaml = `
+redis: { prefix: ${process.env.PREFIX ?? 'bench-switchboard'} }
+bus: { highWaterMark: ${Number(process.env.HIGH_WATER_MARK ?? 0)} }
+journal: { enabled: ${process.env.JOURNAL !== 'off'} }
+admin: { enabled: false }
+connectors:
+  - name: github
+    type: webhook
+    config: { provider: github, secret: "\${env:BENCH_SECRET}" }
+${hooks.join('\n')}
+functions:
+  - name: noop
+    runtime: node
+    module: ${path.join(here, 'noop-function.mjs')}
+    trigger: { type: com.github.push }
+    concurrency: ${Number(process.env.CONCURRENCY ?? 50)}
+${fns.join('\n')}
+`;
+const config = await parseConfig(yaml, path.join(here, 'bench.yaml'));
+const sb = await startSwitchboard({
+  config,
+  gateway: role !== 'worker',
+  worker: role !== 'gateway',
+  redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+  log: createLogger({ level: 'warn' }),
+  listen: { host: '127.0.0.1', port: Number(process.env.PORT ?? 0) },
+  importModule: (specifier) => import(specifier),
+});
+const { statsMessage } = await import('./noop-function.mjs');
+process.on('message', (message) => process.send?.(statsMessage(message)));
+console.log(`READY ${sb.url ? new URL(sb.url).port : 0}`);
+process.on('SIGTERM', () => void sb.close().finally(() => process.exit(0)));
