@@ -92,7 +92,7 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
     log,
   });
   type Running<C> = { spec: ConnectorConfig; connector: C; abort: AbortController };
-  initTracing();
+  await initTracing();
   const metrics = createMetrics();
   const journal = journalOptions ? new Journal(bus.connection, config.redis.prefix, journalOptions, log) : undefined;
   const renderMetrics = async () => {

@@ -3,11 +3,14 @@
 const state = { started: [], sinceReceipt: [], runs: 0 };
 const now = () => performance.timeOrigin + performance.now();
 
+const busyMs = Number(process.env.NOOP_MS ?? 0);
+
 export default async (event) => {
   state.runs++;
   const sent = event?.data?.sent;
   if (typeof sent === 'number') state.started.push(now() - sent);
   if (event?.time) state.sinceReceipt.push(Date.now() - Date.parse(event.time));
+  if (busyMs) await new Promise((r) => setTimeout(r, busyMs));
   return null;
 };
 

@@ -5,7 +5,10 @@
  */
 import { createHash } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
-import mqtt, { type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
+
+// The client library loads with the first connector that uses it, not with every gateway.
+const mqttLibrary = () => import('mqtt').then((m) => m.default);
 import { SecretString } from '../../src/config/schema.js';
 import { eventFromMessage } from '../../src/events/message.js';
 import { defineConnector } from '../../src/registry/contract.js';
@@ -51,7 +54,7 @@ export default defineConnector({
       async start(io) {
         if (config.topics.length === 0) return;
         const deliveryOptions = { connector: ctx.name, log: ctx.log };
-        client = mqtt.connect(config.url, {
+        client = (await mqttLibrary()).connect(config.url, {
           ...options(config, config.clientId ?? `switchboard-${ctx.name}`, false),
           // MQTT 5: the PUBACK goes out only once the bus holds the event.
           customHandleAcks: (topic, payload, _packet, done) => {
@@ -84,7 +87,7 @@ export default defineConnector({
   outbound(ctx) {
     const config: MqttConfig = ctx.config;
     let client: Promise<MqttClient> | undefined;
-    const connected = () => (client ??= mqtt.connectAsync(config.url, options(config, `${config.clientId ?? `switchboard-${ctx.name}`}-out-${process.pid}`, true)));
+    const connected = () => (client ??= mqttLibrary().then((mqtt) => mqtt.connectAsync(config.url, options(config, `${config.clientId ?? `switchboard-${ctx.name}`}-out-${process.pid}`, true))));
     const api: MqttApi = {
       async publish(topic, { json, data, retain }) {
         await (await connected()).publishAsync(topic, data ?? JSON.stringify(json ?? null), { qos: 1, retain: retain ?? false });

@@ -5,7 +5,10 @@
  * Outbound: publish, acknowledged by the stream.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { AckPolicy, connect, headers as natsHeaders, type Consumer, type JsMsg, type NatsConnection } from 'nats';
+import type { Consumer, JsMsg, NatsConnection } from 'nats';
+
+// The client library loads with the first connector that uses it, not with every gateway.
+const natsLibrary = () => import('nats');
 import { SecretString } from '../../src/config/schema.js';
 import { Duration, toMilliseconds } from '../../src/config/units.js';
 import { eventFromMessage } from '../../src/events/message.js';
@@ -33,8 +36,8 @@ export interface NatsApi {
   publish(subject: string, message: { json?: unknown; data?: string; headers?: Record<string, string>; msgId?: string }): Promise<{ stream: string; seq: number }>;
 }
 
-const open = (config: NatsConfig) =>
-  connect({ servers: config.servers, ...(config.token ? { token: config.token } : {}), ...(config.user ? { user: config.user, pass: config.password ?? '' } : {}) });
+const open = async (config: NatsConfig) =>
+  (await natsLibrary()).connect({ servers: config.servers, ...(config.token ? { token: config.token } : {}), ...(config.user ? { user: config.user, pass: config.password ?? '' } : {}) });
 
 export default defineConnector({
   type: 'nats',
@@ -53,7 +56,7 @@ export default defineConnector({
         try {
           await jsm.consumers.info(config.stream, config.consumer);
         } catch {
-          await jsm.consumers.add(config.stream, { durable_name: config.consumer, ack_policy: AckPolicy.Explicit, max_ack_pending: config.maxAckPending, ack_wait: toMilliseconds(config.ackWait) * 1_000_000, ...(config.filterSubject ? { filter_subject: config.filterSubject } : {}) });
+          await jsm.consumers.add(config.stream, { durable_name: config.consumer, ack_policy: (await natsLibrary()).AckPolicy.Explicit, max_ack_pending: config.maxAckPending, ack_wait: toMilliseconds(config.ackWait) * 1_000_000, ...(config.filterSubject ? { filter_subject: config.filterSubject } : {}) });
         }
         const consumer: Consumer = await nc.jetstream().consumers.get(config.stream, config.consumer);
         const messages = await consumer.consume({ max_messages: config.maxAckPending });
@@ -91,7 +94,7 @@ export default defineConnector({
     const api: NatsApi = {
       async publish(subject, { json, data, headers, msgId }) {
         const conn = await (nc ??= open(config));
-        const h = natsHeaders();
+        const h = (await natsLibrary()).headers();
         for (const [k, v] of Object.entries(headers ?? {})) h.set(k, v);
         const ack = await conn.jetstream().publish(subject, new TextEncoder().encode(data ?? JSON.stringify(json ?? null)), { headers: h, ...(msgId ? { msgID: msgId } : {}) });
         return { stream: ack.stream, seq: ack.seq };

@@ -5,7 +5,10 @@
  */
 import { createHash } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
-import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
+import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
+
+// The client library loads with the first connector that uses it, not with every gateway.
+const amqp = () => import('amqplib').then((m) => m.default ?? m);
 import { SecretString } from '../../src/config/schema.js';
 import { eventFromMessage } from '../../src/events/message.js';
 import { defineConnector } from '../../src/registry/contract.js';
@@ -45,7 +48,7 @@ export default defineConnector({
     return {
       async start(io) {
         if (!config.queue) return;
-        connection = await amqp.connect(config.url);
+        connection = await (await amqp()).connect(config.url);
         connection.on('error', (err: Error) => ctx.log.warn({ err: err.message }, 'rabbitmq connection error'));
         channel = await connection.createChannel();
         await channel.assertQueue(config.queue, { durable: true });
@@ -86,7 +89,7 @@ export default defineConnector({
     let channel: Promise<ConfirmChannel> | undefined;
     let connection: ChannelModel | undefined;
     const confirmChannel = () =>
-      (channel ??= amqp.connect(config.url).then((c) => {
+      (channel ??= amqp().then((lib) => lib.connect(config.url)).then((c) => {
         connection = c;
         return c.createConfirmChannel();
       }));

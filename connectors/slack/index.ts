@@ -4,8 +4,8 @@
  * 429 and retries server errors; the base URL is overridable (tests, proxies, GovSlack).
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { IncomingWebhook, type IncomingWebhookSendArguments } from '@slack/webhook';
-import { LogLevel, WebClient, type ChatPostMessageArguments } from '@slack/web-api';
+import type { IncomingWebhook, IncomingWebhookSendArguments } from '@slack/webhook';
+import type { ChatPostMessageArguments, WebClient } from '@slack/web-api';
 import { SecretString } from '../../src/config/schema.js';
 import { Duration, toMilliseconds } from '../../src/config/units.js';
 import { defineConnector, type ConfigProblem } from '../../src/registry/contract.js';
@@ -48,33 +48,37 @@ export default defineConnector({
     const config: SlackConfig = ctx.config;
     const base = config.baseUrl.endsWith('/') ? config.baseUrl : config.baseUrl + '/';
     const timeout = toMilliseconds(config.timeout);
-    const quiet = { debug() {}, info() {}, warn() {}, error() {}, setLevel() {}, getLevel: () => LogLevel.ERROR, setName() {} };
-    const client = config.token
-      ? new WebClient(config.token, {
+    // Slack's SDKs load with the first call, not with every gateway.
+    let client: Promise<WebClient> | undefined;
+    let webhook: Promise<IncomingWebhook> | undefined;
+    const needClient = () => {
+      const token = config.token;
+      if (!token) throw new Error(`slack connector "${ctx.name}" has no token; set "token" to call the Web API`);
+      return (client ??= import('@slack/web-api').then(({ LogLevel, WebClient }) => {
+        const quiet = { debug() {}, info() {}, warn() {}, error() {}, setLevel() {}, getLevel: () => LogLevel.ERROR, setName() {} };
+        return new WebClient(token, {
           slackApiUrl: base,
           timeout,
           retryConfig: { retries: config.retries, factor: 2, minTimeout: 200, maxTimeout: 5000 },
           rejectRateLimitedCalls: false,
           agent: createGuardedNodeAgent(base, { allowPrivateNetworks: config.allowPrivateNetworks }),
           logger: quiet,
-        })
-      : undefined;
-    const webhook = config.webhookUrl
-      ? new IncomingWebhook(config.webhookUrl, { agent: createGuardedNodeAgent(config.webhookUrl, { allowPrivateNetworks: config.allowPrivateNetworks }), timeout })
-      : undefined;
-    const needClient = () => {
-      if (!client) throw new Error(`slack connector "${ctx.name}" has no token; set "token" to call the Web API`);
-      return client;
+        });
+      }));
+    };
+    const needWebhook = () => {
+      const url = config.webhookUrl;
+      if (!url) throw new Error(`slack connector "${ctx.name}" has no webhookUrl`);
+      return (webhook ??= import('@slack/webhook').then(({ IncomingWebhook }) => new IncomingWebhook(url, { agent: createGuardedNodeAgent(url, { allowPrivateNetworks: config.allowPrivateNetworks }), timeout })));
     };
     // A client span per call, so a workflow's trace shows its Slack calls.
     const traced = <T>(name: string, work: () => Promise<T>) => inSpan(name, SpanKind.CLIENT, context.active(), { 'switchboard.connector': ctx.name }, work);
     const api: SlackApi = {
-      postMessage: (args) => traced('slack chat.postMessage', async () => (await needClient().chat.postMessage(args as ChatPostMessageArguments)) as unknown as Record<string, unknown>),
-      call: (method, args = {}) => traced(`slack ${method}`, async () => (await needClient().apiCall(method, args)) as unknown as Record<string, unknown>),
+      postMessage: (args) => traced('slack chat.postMessage', async () => (await (await needClient()).chat.postMessage(args as ChatPostMessageArguments)) as unknown as Record<string, unknown>),
+      call: (method, args = {}) => traced(`slack ${method}`, async () => (await (await needClient()).apiCall(method, args)) as unknown as Record<string, unknown>),
       sendWebhook: (payload) =>
         traced('slack incoming webhook', async () => {
-          if (!webhook) throw new Error(`slack connector "${ctx.name}" has no webhookUrl`);
-          await webhook.send(payload as IncomingWebhookSendArguments);
+          await (await needWebhook()).send(payload as IncomingWebhookSendArguments);
         }),
     };
     return { api, close: async () => {} };

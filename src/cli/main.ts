@@ -12,7 +12,6 @@ import { SwitchboardError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { startSwitchboard } from '../switchboard.js';
 import type { FastifyInstance } from 'fastify';
-import { buildAdmin } from '../ops/admin.js';
 import { ensureRedis } from './embedded-redis.js';
 import { send } from './send.js';
 
@@ -146,6 +145,8 @@ async function serve(role: 'dev' | 'gateway' | 'worker', configPath: string, val
   const stopWatching = watchConfig(configPath, log, (next) => switchboard.reload(next));
   let admin: FastifyInstance | undefined;
   if (role !== 'worker' && config.admin.enabled) {
+    // The admin API (and its dashboard libraries) loads only where it is enabled.
+    const { buildAdmin } = await import('../ops/admin.js');
     admin = await buildAdmin({ switchboard, log, auth: config.admin.auth, token: config.admin.token, reload: async () => switchboard.reload(await loadConfig(configPath)) });
     await admin.listen({ host: config.admin.host, port: values['admin-port'] ? Number(values['admin-port']) : config.admin.port });
     const address = admin.server.address();

@@ -4,15 +4,19 @@
  * worker's span, every outbound call and every emitted event. Lean: the trace SDK and OTLP over HTTP.
  */
 import { context, INVALID_SPAN_CONTEXT, ROOT_CONTEXT, propagation, trace, type Context, type Span, SpanKind, SpanStatusCode } from '@opentelemetry/api';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+import type { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 
 let provider: NodeTracerProvider | undefined;
 
-/** Starts the SDK once per process when the environment asks for it. */
-export function initTracing(env: NodeJS.ProcessEnv = process.env): void {
+/** Starts the SDK once per process when the environment asks for it; without it, the SDK is not even loaded. */
+export async function initTracing(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   if (provider || !env.OTEL_EXPORTER_OTLP_ENDPOINT) return;
+  const [{ OTLPTraceExporter }, { resourceFromAttributes }, { BatchSpanProcessor, NodeTracerProvider }] = await Promise.all([
+    import('@opentelemetry/exporter-trace-otlp-http'),
+    import('@opentelemetry/resources'),
+    import('@opentelemetry/sdk-trace-node'),
+  ]);
+  if (provider) return;
   provider = new NodeTracerProvider({
     resource: resourceFromAttributes({ 'service.name': env.OTEL_SERVICE_NAME ?? 'switchboard' }),
     spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter(), { scheduledDelayMillis: 200 })],
