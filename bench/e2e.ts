@@ -19,6 +19,8 @@ const targets: Record<string, Target> = {
   gateway: { name: 'gateway', script: 'switchboard.mjs', prefix: `bench-e2e-sb-${RUN}`, env: { ROLE: 'gateway' } },
   worker: { name: 'worker', script: 'switchboard.mjs', prefix: `bench-e2e-sb-${RUN}`, env: { ROLE: 'worker', CONCURRENCY: String(CONCURRENCY) } },
   bullmq6: { name: 'BullMQ 6', script: 'bullmq.mjs', prefix: `bench-e2e-b6-${RUN}`, env: { BULLMQ: 'bullmq' } },
+  // BullMQ with Switchboard's topology: the producer in one process, the worker in another.
+  bullmq6consumer: { name: 'BullMQ 6 worker', script: 'bullmq.mjs', prefix: `bench-e2e-b6-${RUN}`, env: { BULLMQ: 'bullmq' } },
   bullmq5: { name: 'BullMQ 5', script: 'bullmq.mjs', prefix: `bench-e2e-b5-${RUN}`, env: { BULLMQ: 'bullmq5' } },
   // A worker that drains slowly (one run at a time, each 1 ms), so saturating the gateway is an overload.
   overload: { name: 'overload', script: 'switchboard.mjs', prefix: `bench-e2e-ov-${RUN}`, env: { ROLE: 'dev', CONCURRENCY: '1', HIGH_WATER_MARK: '2000', NOOP_MS: '1' } },
@@ -39,8 +41,17 @@ async function switchboardLatency(gateway: Server, worker: Server, seconds: numb
   return { p50: percentile(stats.latencies, 50), p99: percentile(stats.latencies, 99), lost: stats.runs - before < r.ok };
 }
 
-async function bullmqLatency(server: Server, seconds: number): Promise<{ p50: number; p99: number }> {
-  const { latencies } = await server.ask<{ latencies: number[] }>({ cmd: 'latency', rate: 1000, seconds, concurrency: CONCURRENCY });
+let queues = 0;
+async function bullmqLatency(server: Server, seconds: number, consumer?: Server): Promise<{ p50: number; p99: number }> {
+  let latencies: number[];
+  if (consumer) {
+    const name = `two-process-${++queues}`;
+    await consumer.ask({ cmd: 'consume', name, concurrency: CONCURRENCY });
+    const { sent } = await server.ask<{ sent: number }>({ cmd: 'produce', name, rate: 1000, seconds });
+    ({ latencies } = await consumer.ask<{ latencies: number[] }>({ cmd: 'consumed', name, count: sent }));
+  } else {
+    ({ latencies } = await server.ask<{ latencies: number[] }>({ cmd: 'latency', rate: 1000, seconds, concurrency: CONCURRENCY }));
+  }
   return { p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
 }
 
@@ -55,10 +66,15 @@ export async function runE2e(options: E2eOptions, log: (line: string) => void): 
     await pacedLoad(gw.port, { seconds: 1, rate: 1000, stamp: true }); // warm-up
 
     // 1. Latency at a steady 1,000 events/s.
-    const latency: Record<string, { p50: number[]; p99: number[] }> = { switchboard: { p50: [], p99: [] }, bullmq6: { p50: [], p99: [] }, bullmq5: { p50: [], p99: [] } };
+    const latency: Record<string, { p50: number[]; p99: number[] }> = { switchboard: { p50: [], p99: [] }, bullmq6two: { p50: [], p99: [] }, bullmq6: { p50: [], p99: [] }, bullmq5: { p50: [], p99: [] } };
     for (let round = 0; round < options.rounds; round++) {
-      for (const key of alternate(['switchboard', 'bullmq6', 'bullmq5'], round)) {
-        const r = key === 'switchboard' ? await switchboardLatency(gw, sb, options.seconds) : await bullmqLatency(servers.get(key)!, options.seconds);
+      for (const key of alternate(['switchboard', 'bullmq6two', 'bullmq6', 'bullmq5'], round)) {
+        const r =
+          key === 'switchboard'
+            ? await switchboardLatency(gw, sb, options.seconds)
+            : key === 'bullmq6two'
+              ? await bullmqLatency(servers.get('bullmq6')!, options.seconds, servers.get('bullmq6consumer')!)
+              : await bullmqLatency(servers.get(key)!, options.seconds);
         if ('lost' in r && r.lost) lost = true;
         latency[key]!.p50.push(r.p50);
         latency[key]!.p99.push(r.p99);
@@ -103,8 +119,13 @@ export async function runE2e(options: E2eOptions, log: (line: string) => void): 
 
     const ratio = (a: number[], b: number[]) => (median(a) / median(b)).toFixed(2);
     report.push('| end to end, 1,000 events/s | p50 ms, median | min–max | p99 ms, median | min–max |', '| --- | --- | --- | --- | --- |');
-    const names: Record<string, string> = { switchboard: 'Switchboard (gateway and worker processes): request sent → function start', bullmq6: 'BullMQ 6: add → processor start', bullmq5: 'BullMQ 5: add → processor start' };
-    for (const key of ['switchboard', 'bullmq6', 'bullmq5']) {
+    const names: Record<string, string> = {
+      switchboard: 'Switchboard (gateway and worker processes): request sent → function start',
+      bullmq6two: 'BullMQ 6 (producer and worker processes): add → processor start',
+      bullmq6: 'BullMQ 6 (one process): add → processor start',
+      bullmq5: 'BullMQ 5 (one process): add → processor start',
+    };
+    for (const key of ['switchboard', 'bullmq6two', 'bullmq6', 'bullmq5']) {
       const l = latency[key]!;
       report.push(`| ${names[key]} | ${median(l.p50).toFixed(2)} | ${range(l.p50, 2)} | ${median(l.p99).toFixed(2)} | ${range(l.p99, 2)} |`);
     }
@@ -113,7 +134,7 @@ export async function runE2e(options: E2eOptions, log: (line: string) => void): 
     report.push(`| BullMQ 6 worker draining a full queue | ${fmt(median(drain.bullmq6!))} | ${range(drain.bullmq6!)} |`);
     report.push(`| BullMQ 5 worker draining a full queue | ${fmt(median(drain.bullmq5!))} | ${range(drain.bullmq5!)} |`);
     report.push('');
-    report.push(`- latency against BullMQ 6: p50 ${ratio(latency.switchboard!.p50, latency.bullmq6!.p50)}× (target ≤ 1.3×), p99 ${ratio(latency.switchboard!.p99, latency.bullmq6!.p99)}× (target ≤ 2×)`);
+    report.push(`- latency against BullMQ 6 with the same topology (producer and worker processes): p50 ${ratio(latency.switchboard!.p50, latency.bullmq6two!.p50)}× (target ≤ 1.3×), p99 ${ratio(latency.switchboard!.p99, latency.bullmq6two!.p99)}× (target ≤ 2×); against BullMQ in one process: p50 ${ratio(latency.switchboard!.p50, latency.bullmq6!.p50)}×, p99 ${ratio(latency.switchboard!.p99, latency.bullmq6!.p99)}×`);
     report.push(`- sustained end to end against a raw BullMQ 6 worker's drain: ${ratio(drain.switchboard!, drain.bullmq6!)}× (target ≥ 0.45×)`);
     report.push(`- BullMQ 5 against 6: drain ${ratio(drain.bullmq5!, drain.bullmq6!)}×, add → processor p50 ${ratio(latency.bullmq5!.p50, latency.bullmq6!.p50)}×`);
     report.push(`- overload (${options.seconds * 2} s at saturation against a worker that runs about 500 events/s, high-water mark 2,000): ${fmt(overload.ok)} accepted, ${fmt(overload.non2xx)} refused with 503, p99 ${overload.p99} ms, Redis memory growth over the second half ${growth.toFixed(1)} MiB`);

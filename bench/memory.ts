@@ -1,5 +1,5 @@
 /** Memory (target 7): idle RSS of the compiled gateway, and RSS over a long run at a steady rate. */
-import { deletePrefix, pacedLoad, rssMiB, RUN, sleep, startServer, stopServer, type Target } from './lib.js';
+import { deletePrefix, median, pacedLoad, rssMiB, RUN, sleep, startServer, stopServer, type Target } from './lib.js';
 
 const idleTargets: Target[] = [
   { name: 'bare Fastify (ceiling)', script: 'ceiling.mjs', prefix: `bench-mem-c-${RUN}` },
@@ -44,10 +44,11 @@ export async function runMemory(options: { minutes: number }, log: (line: string
       }, 10_000);
       const r = await pacedLoad(server.port, { seconds: options.minutes * 60, rate: 1000 });
       clearInterval(sampler);
-      const secondHalf = samples.filter(([m]) => m >= options.minutes / 2);
-      const after1 = samples.find(([m]) => m >= 1)?.[1] ?? NaN;
+      // RSS saws up and down with garbage collection: compare the halves' lows (what stays live) and medians.
+      const half = (second: boolean) => samples.filter(([m]) => (m >= options.minutes / 2) === second).map(([, y]) => y);
+      const describe = (ys: number[]) => `low ${Math.min(...ys).toFixed(0)}, median ${median(ys).toFixed(0)}, high ${Math.max(...ys).toFixed(0)} MiB`;
       report.push('');
-      report.push(`- ${options.minutes} minutes at 1,000 req/s (gateway + worker, journal on): ${r.ok.toLocaleString('en-US')} accepted, ${r.non2xx} not; RSS ${after1.toFixed(0)} MiB after 1 minute, ${samples.at(-1)![1].toFixed(0)} MiB at the end, peak ${Math.max(...samples.map(([, y]) => y)).toFixed(0)} MiB; slope over the second half ${slope(secondHalf).toFixed(2)} MiB per minute`);
+      report.push(`- ${options.minutes} minutes at 1,000 req/s (gateway + worker in one process, journal on): ${r.ok.toLocaleString('en-US')} accepted, ${r.non2xx} not. RSS, first half: ${describe(half(false))}; second half: ${describe(half(true))}; least-squares slope over the whole run ${slope(samples).toFixed(2)} MiB per minute`);
     } finally {
       await stopServer(server);
       await deletePrefix(t.prefix);

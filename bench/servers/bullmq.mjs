@@ -1,5 +1,8 @@
-// Raw BullMQ, the end-to-end baseline: a Queue and a no-op Worker in one process, driven over IPC.
-//   { cmd: 'latency', rate, seconds, concurrency } → add → processor-start latencies (ms)
+// Raw BullMQ, the end-to-end baseline, driven over IPC:
+//   { cmd: 'latency', rate, seconds, concurrency } → add → processor-start latencies (ms), Queue and Worker in this process
+//   { cmd: 'produce', name, rate, seconds }        → adds at a steady rate to queue `name` (its worker runs elsewhere)
+//   { cmd: 'consume', name, concurrency }          → starts a no-op Worker on queue `name`
+//   { cmd: 'consumed', name, count }               → waits for `count` jobs, then their latencies; stops the Worker
 //   { cmd: 'drain', jobs, concurrency }            → a prefilled queue's drain rate (jobs/s)
 // BULLMQ=bullmq5 runs the same against BullMQ 5.
 import { Redis } from 'ioredis';
@@ -11,24 +14,45 @@ const now = () => performance.timeOrigin + performance.now();
 const body = { ref: 'refs/heads/main', repository: { full_name: 'octo/hello' }, pusher: { name: 'octocat' }, commits: [{ id: 'a1b2c3', message: 'Fix' }] };
 let run = 0;
 
-async function latency({ rate, seconds, concurrency }) {
-  const name = `latency-${++run}`;
+/** Adds jobs on a 1 ms tick at `rate`, each stamped with its add time. */
+async function produce({ name, rate, seconds }) {
   const queue = new Queue(name, { connection: new Redis(connection.url), prefix });
-  const latencies = [];
-  const worker = new Worker(name, async (job) => void latencies.push(now() - job.data.sent), { connection, prefix, concurrency });
-  await worker.waitUntilReady();
   const total = Math.round(rate * seconds);
   const start = now();
+  const adds = [];
   let sent = 0;
   while (sent < total) {
     const due = Math.min(total, Math.floor(((now() - start) / 1000) * rate));
-    for (; sent < due; sent++) void queue.add('webhook', { ...body, sent: now() });
+    for (; sent < due; sent++) adds.push(queue.add('webhook', { ...body, sent: now() }));
     await new Promise((r) => setTimeout(r, 1));
   }
-  while (latencies.length < total) await new Promise((r) => setTimeout(r, 20));
-  await worker.close();
+  await Promise.all(adds);
   await queue.close();
+  return { sent };
+}
+
+const consumers = new Map();
+async function consume({ name, concurrency }) {
+  const latencies = [];
+  const worker = new Worker(name, async (job) => void latencies.push(now() - job.data.sent), { connection, prefix, concurrency });
+  await worker.waitUntilReady();
+  consumers.set(name, { worker, latencies });
+  return {};
+}
+
+async function consumed({ name, count }) {
+  const { worker, latencies } = consumers.get(name);
+  for (let i = 0; i < 600 && latencies.length < count; i++) await new Promise((r) => setTimeout(r, 50));
+  await worker.close();
+  consumers.delete(name);
   return { latencies };
+}
+
+async function latency({ rate, seconds, concurrency }) {
+  const name = `latency-${++run}`;
+  await consume({ name, concurrency });
+  const { sent } = await produce({ name, rate, seconds });
+  return consumed({ name, count: sent });
 }
 
 async function drain({ jobs, concurrency }) {
@@ -47,7 +71,8 @@ async function drain({ jobs, concurrency }) {
   return { rate };
 }
 
+const commands = { latency, produce, consume, consumed, drain };
 process.on('message', (message) => {
-  (message.cmd === 'latency' ? latency(message) : drain(message)).then((r) => process.send(r), (err) => process.send({ error: String(err) }));
+  commands[message.cmd](message).then((r) => process.send(r), (err) => process.send({ error: String(err) }));
 });
 console.log('READY 0');
