@@ -3,7 +3,7 @@ import { Bus, jobIdFor } from '../src/bus/bus.js';
 import type { FunctionConfig } from '../src/config/load.js';
 import type { CloudEvent } from '../src/events/cloudevent.js';
 import { Worker } from 'bullmq';
-import { Journal, journalLayout } from '../src/ops/journal.js';
+import { Journal, journalLayout, TrimSchedule } from '../src/ops/journal.js';
 import { bootSwitchboard, captureLogs, deleteKeys, REDIS_URL, uniquePrefix, waitFor } from './helpers/index.js';
 
 const fn = (name: string, extra: Partial<FunctionConfig> = {}): FunctionConfig => ({
@@ -57,7 +57,7 @@ describe('fast path', () => {
 
 describe('arrivals journaled by the enqueue script', () => {
   const prefix = uniquePrefix('fastj');
-  const layout = journalLayout(prefix, { retentionMs: 60_000, maxEvents: 3 });
+  const layout = journalLayout(prefix, { retentionMs: 60_000, maxEvents: 3, trimEveryMs: 0 });
   let bus: Bus;
   let journal: Journal;
   beforeAll(async () => {
@@ -94,6 +94,14 @@ describe('arrivals journaled by the enqueue script', () => {
     expect((await journal.recent()).map((r) => r.id).sort()).toEqual(['f1', 'r2', 'u1']);
     expect(await bus.connection.hlen(layout.entriesKey)).toBe(3);
     expect(await journal.get('r1')).toBeUndefined();
+  });
+
+  test('each writer trims at most every trimEveryMs, by more than it added since', () => {
+    const schedule = new TrimSchedule(100);
+    expect(schedule.next(5, 1000)).toBe(2 * 5 + 16);
+    expect(schedule.next(7, 1050)).toBe(0);
+    expect(schedule.next(3, 1099)).toBe(0);
+    expect(schedule.next(1, 1100)).toBe(2 * (7 + 3 + 1) + 16);
   });
 
   test('arrivals past the retention leave with the next publish', async () => {

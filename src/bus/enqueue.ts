@@ -8,12 +8,12 @@
  * calls are pending; otherwise it joins the next call, so a lone request never waits for a batch.
  */
 import type { Redis } from 'ioredis';
-import { JOURNAL_LUA, type JournalLayout } from '../ops/journal.js';
+import { JOURNAL_LUA, TrimSchedule, type JournalLayout } from '../ops/journal.js';
 
 // ARGV: now, queueCount, then per queue: key prefix, options JSON tail, high-water mark;
 // then jobCount, then per job: queue index (1-based), job id, name, data JSON, dedup TTL ms;
 // then arrivalCount and, when there are arrivals, the journal's entries and index keys, retention ms,
-// max events and max entries per event, then per arrival: event id, its first job (1-based), its job
+// max events, max entries per event and the trim limit (0: no trim this call), then per arrival: event id, its first job (1-based), its job
 // count, its entries as JSON lines. Per-queue values travel once per call.
 const LUA = `
 local rcall = redis.call
@@ -62,7 +62,7 @@ local na = tonumber(ARGV[a])
 if na > 0 then
   local entriesKey, index = ARGV[a + 1], ARGV[a + 2]
   local retention, maxEvents, maxEntries = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
-  local c = a + 6
+  local c = a + 7
   for e = 1, na do
     local eventId, first, count = ARGV[c], tonumber(ARGV[c + 1]), tonumber(ARGV[c + 2])
     local refused = false
@@ -72,7 +72,7 @@ if na > 0 then
     if not refused then journalAppend(entriesKey, index, now, eventId, ARGV[c + 3], maxEntries) end
     c = c + 4
   end
-  journalTrim(entriesKey, index, now, retention, maxEvents, 2 * na + 16)
+  journalTrim(entriesKey, index, now, retention, maxEvents, tonumber(ARGV[a + 6]))
 end
 return results
 `;
@@ -133,6 +133,7 @@ export class BatchingEnqueuer {
   /** Every publish not yet answered; one sweeping timer enforces their deadlines (cheaper than a timer each). */
   private readonly unsettled = new Set<Pending>();
   private sweeper: NodeJS.Timeout | undefined;
+  private readonly trim: TrimSchedule | undefined;
 
   constructor(
     redis: Redis,
@@ -144,6 +145,7 @@ export class BatchingEnqueuer {
   ) {
     if (!(redis as unknown as Partial<WithEnqueue>).switchboardEnqueue) redis.defineCommand('switchboardEnqueue', { numberOfKeys: 0, lua: LUA });
     this.redis = redis as WithEnqueue;
+    this.trim = journal ? new TrimSchedule(journal.trimEveryMs) : undefined;
   }
 
   enqueue(jobs: JobSpec[], arrivals?: Arrival[]): Promise<EnqueueResult[]> {
@@ -214,7 +216,7 @@ export class BatchingEnqueuer {
         jobArgs.push(index, j.jobId, j.name, j.data, j.dedupTtlMs);
       }
     }
-    const journal = arrivals && this.journal ? [arrivals, this.journal.entriesKey, this.journal.indexKey, this.journal.retentionMs, this.journal.maxEvents, this.journal.maxEntries] : [0];
+    const journal = arrivals && this.journal ? [arrivals, this.journal.entriesKey, this.journal.indexKey, this.journal.retentionMs, this.journal.maxEvents, this.journal.maxEntries, this.trim!.next(arrivals)] : [0];
     const args = [Date.now(), queueIndex.size, ...queueArgs, ...jobArgs, ...journal, ...arrivalArgs];
     this.inFlight++;
     this.redis.switchboardEnqueue(...args).then(

@@ -22,6 +22,8 @@ export interface JournalOptions {
   maxEvents: number;
   /** Entries kept per event. */
   maxEntries?: number;
+  /** Each writer trims by age and count at most this often (not on every call: two Redis calls saved per event at low load). */
+  trimEveryMs?: number;
 }
 
 /**
@@ -36,6 +38,25 @@ export interface JournalLayout {
   retentionMs: number;
   maxEvents: number;
   maxEntries: number;
+  trimEveryMs: number;
+}
+
+/** Decides when a writer's call also trims, and how much it may trim (more than was added since). */
+export class TrimSchedule {
+  private last = 0;
+  private added = 0;
+
+  constructor(private readonly everyMs: number) {}
+
+  /** The trim limit for a call adding `count` events' entries; 0 for no trim this time. */
+  next(count: number, now = Date.now()): number {
+    this.added += count;
+    if (now - this.last < this.everyMs) return 0;
+    const limit = 2 * this.added + 16;
+    this.last = now;
+    this.added = 0;
+    return limit;
+  }
 }
 
 export function journalLayout(prefix: string, options: JournalOptions): JournalLayout {
@@ -45,6 +66,7 @@ export function journalLayout(prefix: string, options: JournalOptions): JournalL
     retentionMs: options.retentionMs,
     maxEvents: options.maxEvents,
     maxEntries: options.maxEntries ?? 200,
+    trimEveryMs: options.trimEveryMs ?? 100,
   };
 }
 
@@ -70,6 +92,7 @@ local function journalAppend(entriesKey, index, now, eventId, lines, maxEntries)
   rcall('HSET', entriesKey, eventId, all)
 end
 local function journalTrim(entriesKey, index, now, retention, maxEvents, limit)
+  if limit == 0 then return end
   local old = rcall('ZRANGEBYSCORE', index, '-inf', '(' .. (tonumber(now) - retention), 'LIMIT', 0, limit)
   local over = rcall('ZCARD', index) - #old - maxEvents
   if over > 0 then
@@ -82,13 +105,13 @@ local function journalTrim(entriesKey, index, now, retention, maxEvents, limit)
 end
 `;
 
-// ARGV: entries key, index key, now, retention ms, max events, max entries, then per event: id, lines.
+// ARGV: entries key, index key, now, retention ms, max events, max entries, trim limit (0: none), then per event: id, lines.
 const APPEND_LUA = `local rcall = redis.call
 ${JOURNAL_LUA}
 local entriesKey, index, now = ARGV[1], ARGV[2], ARGV[3]
-local n = (#ARGV - 6) / 2
-for i = 0, n - 1 do journalAppend(entriesKey, index, now, ARGV[7 + i * 2], ARGV[8 + i * 2], tonumber(ARGV[6])) end
-journalTrim(entriesKey, index, now, tonumber(ARGV[4]), tonumber(ARGV[5]), 2 * n + 16)
+local n = (#ARGV - 7) / 2
+for i = 0, n - 1 do journalAppend(entriesKey, index, now, ARGV[8 + i * 2], ARGV[9 + i * 2], tonumber(ARGV[6])) end
+journalTrim(entriesKey, index, now, tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[7]))
 `;
 
 type WithAppend = Redis & { switchboardJournalAppend(...args: (string | number)[]): Promise<unknown> };
@@ -97,6 +120,7 @@ export class Journal {
   readonly layout: JournalLayout;
   private readonly redis: WithAppend;
   private buffered: { eventId: string; entries: string[] }[] = [];
+  private readonly trim: TrimSchedule;
 
   constructor(
     redis: Redis,
@@ -105,6 +129,7 @@ export class Journal {
     private readonly log: Logger,
   ) {
     this.layout = journalLayout(prefix, options);
+    this.trim = new TrimSchedule(this.layout.trimEveryMs);
     if (!(redis as unknown as Partial<WithAppend>).switchboardJournalAppend) redis.defineCommand('switchboardJournalAppend', { numberOfKeys: 0, lua: APPEND_LUA });
     this.redis = redis as WithAppend;
   }
@@ -120,7 +145,8 @@ export class Journal {
     const batch = this.buffered;
     this.buffered = [];
     const { entriesKey, indexKey, retentionMs, maxEvents, maxEntries } = this.layout;
-    const args: (string | number)[] = [entriesKey, indexKey, Date.now(), retentionMs, maxEvents, maxEntries];
+    const now = Date.now();
+    const args: (string | number)[] = [entriesKey, indexKey, now, retentionMs, maxEvents, maxEntries, this.trim.next(batch.length, now)];
     for (const { eventId, entries } of batch) args.push(eventId, entries.join('\n'));
     this.redis.switchboardJournalAppend(...args).catch((err: Error) => this.log.debug({ err: err.message }, 'journal entries not written'));
   }
