@@ -86,14 +86,8 @@ export async function redisMemory(): Promise<number> {
   return Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1] ?? 0);
 }
 
-export async function deletePrefix(prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await redis.del(...keys);
-  } while (cursor !== '0');
-}
+/** Deletes a target's keys after the run. */
+export { deleteKeys as deletePrefix } from '../test/helpers/index.js';
 
 export interface LoadResult {
   rps: number;
