@@ -38,7 +38,6 @@ export interface Gateway {
   draining: boolean;
 }
 
-
 const routeKey = (method: string, path: string) => `${method} ${path}`;
 
 export function buildGateway(options: GatewayOptions): Gateway {
@@ -103,7 +102,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
         if (route) void serveConnector(route, request, response);
         else fastifyHandler(request, response);
       });
-      server.keepAliveTimeout = serverOptions.keepAliveTimeout ?? 72_000;
+      server.keepAliveTimeout = serverOptions.keepAliveTimeout ?? 65_000;
       server.requestTimeout = serverOptions.requestTimeout ?? 0;
       server.setTimeout(serverOptions.connectionTimeout ?? 0);
       return server;
