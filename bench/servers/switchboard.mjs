@@ -41,7 +41,6 @@ const sb = await startSwitchboard({
   importModule: (specifier) => import(specifier),
 });
 const { statsMessage } = await import('./noop-function.mjs');
-process.on('message', (message) => process.send?.(message === 'memory' ? process.memoryUsage() : statsMessage(message)));
-if (process.env.GC_AT_READY) { const v8 = await import('node:v8'); const vm = await import('node:vm'); v8.setFlagsFromString('--expose-gc'); vm.runInNewContext('gc')(); }
+process.on('message', (message) => process.send?.(statsMessage(message)));
 console.log(`READY ${sb.url ? new URL(sb.url).port : 0}`);
 process.on('SIGTERM', () => void sb.close().finally(() => process.exit(0)));
