@@ -28,16 +28,22 @@ const targets: Record<string, Target> = {
 
 type Stats = { runs: number; latencies: number[] };
 
+/** Waits (up to 30 s) until the worker has run `count` events since it had run `before`; its stats then. */
+async function untilRun(worker: Server, before: number, count: number, message: 'runs' | 'stats' = 'runs'): Promise<Stats> {
+  let stats = await worker.ask<Stats>(message);
+  for (let i = 0; i < 600 && stats.runs - before < count; i++) {
+    await sleep(50);
+    stats = await worker.ask<Stats>(message);
+  }
+  return stats;
+}
+
 async function switchboardLatency(gateway: Server, worker: Server, seconds: number): Promise<{ p50: number; p99: number; lost: boolean }> {
   await worker.ask<Stats>('reset');
   const before = (await worker.ask<Stats>('runs')).runs;
   const r = await pacedLoad(gateway.port, { seconds, rate: 1000, stamp: true });
   // Every accepted event must run; wait for the last ones.
-  let stats = await worker.ask<Stats>('stats');
-  for (let i = 0; i < 100 && stats.runs - before < r.ok; i++) {
-    await sleep(100);
-    stats = await worker.ask<Stats>('stats');
-  }
+  const stats = await untilRun(worker, before, r.ok, 'stats');
   return { p50: percentile(stats.latencies, 50), p99: percentile(stats.latencies, 99), lost: stats.runs - before < r.ok };
 }
 
@@ -91,11 +97,7 @@ export async function runE2e(options: E2eOptions, log: (line: string) => void): 
           const before = (await sb.ask<Stats>('runs')).runs;
           const started = performance.now();
           const r = await load(gw.port, { seconds: options.seconds, connections: options.connections });
-          let runs = (await sb.ask<Stats>('runs')).runs - before;
-          for (let i = 0; i < 600 && runs < r.ok; i++) {
-            await sleep(50);
-            runs = (await sb.ask<Stats>('runs')).runs - before;
-          }
+          const runs = (await untilRun(sb, before, r.ok)).runs - before;
           if (runs < r.ok) lost = true;
           const rate = runs / ((performance.now() - started) / 1000);
           drain.switchboard!.push(rate);

@@ -14,7 +14,16 @@ export const SECRET = 'bench-secret-' + randomBytes(8).toString('hex');
 export const RUN = randomBytes(3).toString('hex');
 
 const PUSH = { ref: 'refs/heads/main', repository: { full_name: 'octo/hello' }, pusher: { name: 'octocat' }, commits: [{ id: 'a1b2c3', message: 'Fix' }] };
-const sign = (body: string) => 'sha256=' + createHmac('sha256', SECRET).update(body).digest('hex');
+let delivery = 0;
+/**
+ * One signed GitHub push delivery with its own delivery id (the same id twice is deduplicated).
+ * With `sentAt`, the send time goes into the body (end-to-end latency), which means signing each one.
+ */
+function signedDelivery(sentAt?: number): { body: string; headers: Record<string, string> } {
+  const body = JSON.stringify(sentAt === undefined ? PUSH : { ...PUSH, sent: sentAt });
+  const signature = 'sha256=' + createHmac('sha256', SECRET).update(body).digest('hex');
+  return { body, headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-github-delivery': `d-${RUN}-${++delivery}`, 'x-hub-signature-256': signature } };
+}
 
 export interface Target {
   name: string;
@@ -99,13 +108,8 @@ export interface LoadResult {
   p99: number;
 }
 
-let delivery = 0;
-/**
- * Signed GitHub push deliveries, each with its own delivery id (the same id twice is deduplicated).
- * `stamp` puts the send time into the body (end-to-end latency), which means signing per request.
- */
+/** Signed deliveries at saturation (or autocannon's overallRate); `stamp` puts the send time in each body. */
 export async function load(port: number, options: { seconds: number; connections: number; rate?: number; stamp?: boolean }): Promise<LoadResult> {
-  const fixedBody = JSON.stringify(PUSH);
   const result = await autocannon({
     url: `http://127.0.0.1:${port}/hooks/github`,
     method: 'POST',
@@ -114,14 +118,7 @@ export async function load(port: number, options: { seconds: number; connections
     ...(options.rate ? { overallRate: options.rate } : {}),
     requests: [
       {
-        setupRequest: (req: Record<string, unknown>) => {
-          const body = options.stamp ? JSON.stringify({ ...PUSH, sent: performance.timeOrigin + performance.now() }) : fixedBody;
-          return {
-            ...req,
-            body,
-            headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-github-delivery': `d-${RUN}-${++delivery}`, 'x-hub-signature-256': sign(body) },
-          };
-        },
+        setupRequest: (req: Record<string, unknown>) => ({ ...req, ...signedDelivery(options.stamp ? performance.timeOrigin + performance.now() : undefined) }),
       },
     ],
   } as unknown as autocannon.Options);
@@ -141,8 +138,7 @@ export async function pacedLoad(port: number, options: { seconds: number; rate: 
   const inFlight = new Set<Promise<void>>();
   const send = () => {
     const sentAt = performance.timeOrigin + performance.now();
-    const body = options.stamp ? JSON.stringify({ ...PUSH, sent: sentAt }) : JSON.stringify(PUSH);
-    const headers = { 'content-type': 'application/json', 'x-github-event': 'push', 'x-github-delivery': `d-${RUN}-${++delivery}`, 'x-hub-signature-256': sign(body) };
+    const { body, headers } = signedDelivery(options.stamp ? sentAt : undefined);
     const p = pool
       .request({ path: '/hooks/github', method: 'POST', headers, body })
       .then(async (res) => {

@@ -43,10 +43,12 @@ const routeKey = (method: string, path: string) => `${method} ${path}`;
 export function buildGateway(options: GatewayOptions): Gateway {
   const routes = new Map<string, HttpRoute>();
   const retryAfter = String(options.retryAfterSeconds ?? 5);
-  const routeOf = (request: IncomingMessage): HttpRoute | undefined => {
+  /** The request's URL split once, and the route its method and path name (if any). */
+  const match = (request: IncomingMessage): Match => {
     const url = request.url ?? '/';
     const q = url.indexOf('?');
-    return routes.get(routeKey(request.method ?? 'GET', q === -1 ? url : url.slice(0, q)));
+    const path = q === -1 ? url : url.slice(0, q);
+    return { url, path, search: q === -1 ? undefined : url.slice(q + 1), route: routes.get(routeKey(request.method ?? 'GET', path)) };
   };
 
   /** An error as the sender sees it: status, headers and a JSON body with a code and a message. */
@@ -71,10 +73,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
     return { status: 500, body: errorBody('SWB_ERR_INTERNAL', 'internal error') };
   };
 
-  const serveConnector = async (route: HttpRoute, request: IncomingMessage, response: ServerResponse): Promise<void> => {
-    const url = request.url ?? '/';
-    const q = url.indexOf('?');
-    const path = q === -1 ? url : url.slice(0, q);
+  const serveConnector = async (route: HttpRoute, { url, path, search }: Match, request: IncomingMessage, response: ServerResponse): Promise<void> => {
     let answer: Answer;
     try {
       if (gateway.draining) throw new HttpError(503, 'SWB_ERR_BUS_UNAVAILABLE', 'the gateway is shutting down; retry later', { 'retry-after': retryAfter });
@@ -84,7 +83,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
         path,
         url,
         headers: request.headers,
-        query: q === -1 ? {} : { ...parseQuery(url.slice(q + 1)) },
+        query: search === undefined ? {} : { ...parseQuery(search) },
         rawBody,
         ip: request.socket?.remoteAddress ?? '',
       });
@@ -98,8 +97,8 @@ export function buildGateway(options: GatewayOptions): Gateway {
     // Connector requests skip Fastify; the rest go to its handler.
     serverFactory: (fastifyHandler, serverOptions: FastifyServerOptions & { http?: http.ServerOptions }) => {
       const server = http.createServer(serverOptions.http ?? {}, (request, response) => {
-        const route = routeOf(request);
-        if (route) void serveConnector(route, request, response);
+        const matched = match(request);
+        if (matched.route) void serveConnector(matched.route, matched, request, response);
         else fastifyHandler(request, response);
       });
       server.keepAliveTimeout = serverOptions.keepAliveTimeout ?? 65_000;
@@ -162,18 +161,23 @@ export function buildGateway(options: GatewayOptions): Gateway {
     connectorScope.removeAllContentTypeParsers();
     connectorScope.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
     connectorScope.addHook('onRequest', async (request, reply) => {
-      const route = routeOf(request.raw);
-      if (!route) {
-        const path = request.url.split('?', 1)[0]!;
-        throw new HttpError(404, 'SWB_ERR_HTTP_NOT_FOUND', `no connector listens on ${request.method} ${path}`);
-      }
+      const matched = match(request.raw);
+      if (!matched.route) throw new HttpError(404, 'SWB_ERR_HTTP_NOT_FOUND', `no connector listens on ${request.method} ${matched.path}`);
       reply.hijack();
-      await serveConnector(route, request.raw, reply.raw);
+      await serveConnector(matched.route, matched, request.raw, reply.raw);
     });
     connectorScope.route({ method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'], url: '/*', handler: async () => undefined });
   });
 
   return gateway;
+}
+
+interface Match {
+  url: string;
+  path: string;
+  /** The query string without its `?`, when there is one. */
+  search: string | undefined;
+  route: HttpRoute | undefined;
 }
 
 interface Answer {
