@@ -43,16 +43,19 @@ export async function runIngest(options: IngestOptions, log: (line: string) => v
       for (const t of alternate(ingestTargets, round)) {
         const server = servers.get(t.name)!;
         const row = rows.get(t.name)!;
-        const before = processCpu(server.child.pid!) + (await redisCpu());
+        const serverBefore = processCpu(server.child.pid!);
+        const redisBefore = await redisCpu();
         const r = await load(server.port, { seconds: options.seconds, connections: options.connections });
-        const cpu = processCpu(server.child.pid!) + (await redisCpu()) - before;
-        const perEvent = (cpu / Math.max(1, r.ok)) * 1e6;
+        const serverCpu = processCpu(server.child.pid!) - serverBefore;
+        const redisUsed = (await redisCpu()) - redisBefore;
+        const perEvent = ((serverCpu + redisUsed) / Math.max(1, r.ok)) * 1e6;
+        const share = `server ${((serverCpu / Math.max(1, r.ok)) * 1e6).toFixed(0)} + Redis ${((redisUsed / Math.max(1, r.ok)) * 1e6).toFixed(0)}`;
         row.rps.push(r.rps);
         row.p99.push(r.p99);
         row.cpuPerEvent.push(perEvent);
         row.accepted += r.ok;
         row.failed += r.non2xx;
-        log(`ingest round ${round + 1} ${t.name.padEnd(30)} ${fmt(r.rps).padStart(7)} req/s  p99 ${r.p99} ms  ${perEvent.toFixed(1)} µs CPU/event  non-2xx ${r.non2xx}`);
+        log(`ingest round ${round + 1} ${t.name.padEnd(30)} ${fmt(r.rps).padStart(7)} req/s  p99 ${r.p99} ms  ${perEvent.toFixed(1)} µs CPU/event (${share})  non-2xx ${r.non2xx}`);
       }
     }
     // Steady low load: batching must not make a lone request wait.

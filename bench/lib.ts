@@ -46,7 +46,7 @@ export interface Server {
 
 /** Starts a target; BENCH_NODE_FLAGS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) go to its node. */
 export async function startServer(target: Target): Promise<Server> {
-  const child = spawn(process.execPath, [...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), path.join(here, 'servers', target.script)], {
+  const child = spawn(process.env.PIN ? "taskset" : process.execPath, [...(process.env.PIN ? ["-c", process.env.PIN, process.execPath] : []), ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), path.join(here, 'servers', target.script)], {
     env: { ...process.env, PREFIX: target.prefix, REDIS_URL, BENCH_SECRET: SECRET, PORT: '0', ...target.env },
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });

@@ -80,21 +80,22 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
   const { config } = options;
   const redis = options.redisUrl ?? resolveRedisTarget(config.redis);
   const log = options.log ?? createLogger({ secrets: config.secrets });
-  const journalOptions = config.journal.enabled ? config.journal : undefined;
+  const journalAt = config.journal.enabled ? journalLayout(config.redis.prefix, config.journal) : undefined;
   const bus = new Bus({
     redis,
-    ...(journalOptions ? { journal: journalLayout(config.redis.prefix, journalOptions) } : {}),
+    ...(journalAt ? { journal: journalAt } : {}),
     prefix: config.redis.prefix,
     functions: config.functions,
     dedupWindowMs: config.bus.dedupWindowMs,
     enqueueTimeoutMs: config.bus.enqueueTimeoutMs,
     highWaterMark: config.bus.highWaterMark,
+    waitingEvents: config.bus.waitingEvents,
     log,
   });
   type Running<C> = { spec: ConnectorConfig; connector: C; abort: AbortController };
   await initTracing();
   const metrics = createMetrics();
-  const journal = journalOptions ? new Journal(bus.connection, config.redis.prefix, journalOptions, log) : undefined;
+  const journal = journalAt ? new Journal(bus.connection, journalAt, log) : undefined;
   const renderMetrics = async () => {
     for (const fn of current.functions) {
       const counts = await bus.queue(fn.name)?.getJobCounts('waiting', 'active', 'delayed', 'failed').catch(() => undefined);
@@ -223,6 +224,7 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
 
   try {
     await bus.waitUntilReady(options.startupTimeoutMs ?? 10_000);
+    await journal?.migrate();
 
     if (options.gateway) {
       gateway = buildGateway({

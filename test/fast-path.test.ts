@@ -2,7 +2,7 @@
 import { Bus, jobIdFor } from '../src/bus/bus.js';
 import type { FunctionConfig } from '../src/config/load.js';
 import type { CloudEvent } from '../src/events/cloudevent.js';
-import { Worker } from 'bullmq';
+import { QueueEvents, Worker } from 'bullmq';
 import { Journal, journalLayout, TrimSchedule } from '../src/ops/journal.js';
 import { bootSwitchboard, captureLogs, deleteKeys, REDIS_URL, uniquePrefix, waitFor } from './helpers/index.js';
 
@@ -55,6 +55,30 @@ describe('fast path', () => {
   });
 });
 
+describe("BullMQ's waiting events", () => {
+  test('off by default: the queue\'s event stream gets no entry per job; on: QueueEvents listeners see each job waiting', async () => {
+    const prefix = uniquePrefix('fastev');
+    const quiet = new Bus({ redis: REDIS_URL, prefix, functions: [fn('quiet')], dedupWindowMs: 60_000, enqueueTimeoutMs: 2000, log: captureLogs().log });
+    const loud = new Bus({ redis: REDIS_URL, prefix, functions: [fn('loud')], dedupWindowMs: 60_000, enqueueTimeoutMs: 2000, waitingEvents: true, log: captureLogs().log });
+    const events = new QueueEvents('fn.loud', { connection: { url: REDIS_URL }, prefix });
+    try {
+      await Promise.all([quiet.waitUntilReady(5000), loud.waitUntilReady(5000), events.waitUntilReady()]);
+      const seen: string[] = [];
+      events.on('waiting', ({ jobId }) => seen.push(jobId));
+      await quiet.publish([event('q1')]);
+      await loud.publish([event('l1'), event('l2')]);
+      await waitFor(() => seen.length === 2, 'two waiting events');
+      expect(seen).toEqual([jobIdFor('loud', event('l1')), jobIdFor('loud', event('l2'))]);
+      expect(await quiet.queue('quiet')!.getWaitingCount()).toBe(1);
+      expect(await quiet.connection.xlen(`${prefix}:fn.quiet:events`)).toBe(0);
+    } finally {
+      await events.close();
+      await Promise.all([quiet.close(), loud.close()]);
+      await deleteKeys(prefix);
+    }
+  });
+});
+
 describe('arrivals journaled by the enqueue script', () => {
   const prefix = uniquePrefix('fastj');
   const layout = journalLayout(prefix, { retentionMs: 60_000, maxEvents: 3, trimEveryMs: 0 });
@@ -62,7 +86,7 @@ describe('arrivals journaled by the enqueue script', () => {
   let journal: Journal;
   beforeAll(async () => {
     bus = new Bus({ redis: REDIS_URL, prefix, functions: [fn('a'), fn('full', { highWaterMark: 1, trigger: { type: 'com.example.full' } as never })], dedupWindowMs: 60_000, enqueueTimeoutMs: 2000, journal: layout, log: captureLogs().log });
-    journal = new Journal(bus.connection, prefix, { retentionMs: 60_000, maxEvents: 3 }, captureLogs().log);
+    journal = new Journal(bus.connection, layout, captureLogs().log);
     await bus.waitUntilReady(5000);
   });
   afterAll(async () => {
@@ -107,7 +131,7 @@ describe('arrivals journaled by the enqueue script', () => {
   test('arrivals past the retention leave with the next publish', async () => {
     const shortPrefix = `${prefix}-short`;
     const short = new Bus({ redis: REDIS_URL, prefix: shortPrefix, functions: [fn('a')], dedupWindowMs: 60_000, enqueueTimeoutMs: 2000, journal: journalLayout(shortPrefix, { retentionMs: 100, maxEvents: 1000 }), log: captureLogs().log });
-    const shortJournal = new Journal(short.connection, shortPrefix, { retentionMs: 100, maxEvents: 1000 }, captureLogs().log);
+    const shortJournal = new Journal(short.connection, journalLayout(shortPrefix, { retentionMs: 100, maxEvents: 1000 }), captureLogs().log);
     try {
       await short.waitUntilReady(5000);
       await short.publish([event('old')], {}, 'hook');
@@ -123,7 +147,7 @@ describe('arrivals journaled by the enqueue script', () => {
   });
 
   test('later entries of one event-loop turn are written together, in order, and an event keeps at most its newest entries', async () => {
-    const small = new Journal(bus.connection, `${prefix}-small`, { retentionMs: 60_000, maxEvents: 10, maxEntries: 3 }, captureLogs().log);
+    const small = new Journal(bus.connection, journalLayout(`${prefix}-small`, { retentionMs: 60_000, maxEvents: 10, maxEntries: 3 }), captureLogs().log);
     for (let attempt = 1; attempt <= 5; attempt++) small.record('busy', { kind: 'attempt', function: 'a', attempt, outcome: 'failed', error: 'x', durationMs: 1 });
     const entries = await waitFor(async () => (await small.get('busy'))?.length === 3 && small.get('busy'), 'the journal entries');
     expect(entries && entries.map((e) => (e as { attempt: number }).attempt)).toEqual([3, 4, 5]);
@@ -133,6 +157,29 @@ describe('arrivals journaled by the enqueue script', () => {
     expect(after && after.map((e) => (e as { attempt: number }).attempt)).toEqual([4, 5, 6]);
     expect(after && (after[2] as { error: string }).error).toBe('two\nlines');
     expect((await small.recent()).map((r) => r.id)).toEqual(['busy']);
+  });
+
+  test('a journal indexed by the earlier sorted set moves to the timeline, oldest first, and still leaves by count', async () => {
+    const oldPrefix = `${prefix}-legacy`;
+    const legacy = journalLayout(oldPrefix, { retentionMs: 60_000, maxEvents: 2, trimEveryMs: 0 });
+    const now = Date.now();
+    await bus.connection.zadd(`${oldPrefix}:journal:index`, now - 30, 'e1', now - 20, 'e2');
+    await bus.connection.hset(legacy.entriesKey, 'e1', '{"kind":"replayed","function":"a","at":"x"}', 'e2', '{"kind":"replayed","function":"a","at":"y"}');
+    const migrated = new Journal(bus.connection, legacy, captureLogs().log);
+    try {
+      await migrated.migrate();
+      await migrated.migrate(); // idempotent
+      expect(await bus.connection.exists(`${oldPrefix}:journal:index`)).toBe(0);
+      expect(await migrated.recent()).toEqual([
+        { id: 'e2', at: new Date(now - 20).toISOString() },
+        { id: 'e1', at: new Date(now - 30).toISOString() },
+      ]);
+      migrated.record('e3', { kind: 'replayed', function: 'a' });
+      await waitFor(async () => (await migrated.get('e1')) === undefined, 'the oldest migrated event to leave');
+      expect((await migrated.recent()).map((r) => r.id)).toEqual(['e3', 'e2']);
+    } finally {
+      await deleteKeys(oldPrefix);
+    }
   });
 });
 

@@ -23,6 +23,8 @@ export interface BusOptions {
   enqueueTimeoutMs: number;
   /** Default most waiting jobs per function queue before events for it are refused (0: no limit). */
   highWaterMark?: number;
+  /** Write BullMQ's `waiting` event per job, for QueueEvents listeners. */
+  waitingEvents?: boolean;
   /** Where arrivals are journaled (in the same Redis call as their jobs); absent when the journal is off. */
   journal?: JournalLayout;
   log: Logger;
@@ -103,6 +105,7 @@ export class Bus {
         queueKey: `${this.prefix}:${fn.queue}:`,
         optsTail: JSON.stringify(jobOptions).slice(1),
         highWaterMark: fn.highWaterMark ?? this.options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK,
+        waitingEvents: this.options.waitingEvents ?? false,
       });
     }
     this.router = new Router(functions);

@@ -10,9 +10,9 @@
 import type { Redis } from 'ioredis';
 import { JOURNAL_LUA, TrimSchedule, type JournalLayout } from '../ops/journal.js';
 
-// ARGV: now, queueCount, then per queue: key prefix, options JSON tail, high-water mark;
+// ARGV: now, queueCount, then per queue: key prefix, options JSON tail, high-water mark, 1 to write `waiting` events;
 // then jobCount, then per job: queue index (1-based), job id, name, data JSON, dedup TTL ms;
-// then arrivalCount and, when there are arrivals, the journal's entries and index keys, retention ms,
+// then arrivalCount and, when there are arrivals, the journal's entries and timeline keys, retention ms,
 // max events, max entries per event and the trim limit (0: no trim this call), then per arrival: event id, its first job (1-based), its job
 // count, its entries as JSON lines. Per-queue values travel once per call.
 const LUA = `
@@ -22,15 +22,15 @@ local now = ARGV[1]
 local nq = tonumber(ARGV[2])
 local queues = {}
 for q = 1, nq do
-  local b = 3 + (q - 1) * 3
+  local b = 3 + (q - 1) * 4
   local qk = ARGV[b]
   local meta = rcall('HMGET', qk .. 'meta', 'paused', 'concurrency', 'opts.maxLenEvents')
   local blocked = meta[1] and true or false
   if not blocked and meta[2] then blocked = rcall('LLEN', qk .. 'active') >= tonumber(meta[2]) end
-  queues[q] = { key = qk, tail = ARGV[b + 1], highWater = tonumber(ARGV[b + 2]), blocked = blocked,
+  queues[q] = { key = qk, tail = ARGV[b + 1], highWater = tonumber(ARGV[b + 2]), events = ARGV[b + 3] == '1', blocked = blocked,
     maxEvents = tonumber(meta[3] or 10000), waiting = rcall('LLEN', qk .. 'wait'), added = false }
 end
-local j0 = 3 + nq * 3
+local j0 = 3 + nq * 4
 local n = tonumber(ARGV[j0])
 local results = {}
 for i = 0, n - 1 do
@@ -47,7 +47,7 @@ for i = 0, n - 1 do
     local opts = '{"de":{"id":"' .. jobId .. '","ttl":' .. ttl .. '},"jobId":"' .. jobId .. '",' .. q.tail
     rcall('HSET', jobKey, 'name', ARGV[b + 2], 'data', ARGV[b + 3], 'opts', opts, 'timestamp', now, 'delay', 0, 'priority', 0, 'deid', jobId)
     rcall('LPUSH', q.key .. 'wait', jobId)
-    rcall('XADD', q.key .. 'events', 'MAXLEN', '~', q.maxEvents, '*', 'event', 'waiting', 'jobId', jobId)
+    if q.events then rcall('XADD', q.key .. 'events', 'MAXLEN', '~', q.maxEvents, '*', 'event', 'waiting', 'jobId', jobId) end
     q.waiting = q.waiting + 1
     q.added = true
     results[i + 1] = 1
@@ -60,7 +60,7 @@ end
 local a = j0 + 1 + n * 5
 local na = tonumber(ARGV[a])
 if na > 0 then
-  local entriesKey, index = ARGV[a + 1], ARGV[a + 2]
+  local entriesKey, timeline = ARGV[a + 1], ARGV[a + 2]
   local retention, maxEvents, maxEntries = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
   local c = a + 7
   for e = 1, na do
@@ -69,10 +69,10 @@ if na > 0 then
     for i = first, first + count - 1 do
       if results[i] == -1 then refused = true end
     end
-    if not refused then journalAppend(entriesKey, index, now, eventId, ARGV[c + 3], maxEntries) end
+    if not refused then journalAppend(entriesKey, timeline, now, eventId, ARGV[c + 3], maxEntries) end
     c = c + 4
   end
-  journalTrim(entriesKey, index, now, retention, maxEvents, tonumber(ARGV[a + 6]))
+  journalTrim(entriesKey, timeline, now, retention, maxEvents, tonumber(ARGV[a + 6]))
 end
 return results
 `;
@@ -85,6 +85,8 @@ export interface QueueTarget {
   optsTail: string;
   /** Refuse jobs when the queue already holds this many waiting; 0 for no limit. */
   highWaterMark: number;
+  /** Write BullMQ's `waiting` event per job (for QueueEvents listeners). */
+  waitingEvents: boolean;
 }
 
 /** One job to enqueue. */
@@ -211,12 +213,12 @@ export class BatchingEnqueuer {
         if (index === undefined) {
           index = queueIndex.size + 1;
           queueIndex.set(j.target, index);
-          queueArgs.push(j.target.queueKey, j.target.optsTail, j.target.highWaterMark);
+          queueArgs.push(j.target.queueKey, j.target.optsTail, j.target.highWaterMark, j.target.waitingEvents ? 1 : 0);
         }
         jobArgs.push(index, j.jobId, j.name, j.data, j.dedupTtlMs);
       }
     }
-    const journal = arrivals && this.journal ? [arrivals, this.journal.entriesKey, this.journal.indexKey, this.journal.retentionMs, this.journal.maxEvents, this.journal.maxEntries, this.trim!.next(arrivals)] : [0];
+    const journal = arrivals && this.journal ? [arrivals, this.journal.entriesKey, this.journal.timelineKey, this.journal.retentionMs, this.journal.maxEvents, this.journal.maxEntries, this.trim!.next(arrivals)] : [0];
     const args = [Date.now(), queueIndex.size, ...queueArgs, ...jobArgs, ...journal, ...arrivalArgs];
     this.inFlight++;
     this.redis.switchboardEnqueue(...args).then(

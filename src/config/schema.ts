@@ -178,6 +178,10 @@ export const RootSchema = Type.Object(
         enqueueTimeout: Duration({ default: '2s', description: 'longest wait for Redis before answering 503' }),
         highWaterMark: Type.Integer({ minimum: 0, default: 100_000, description: 'most waiting jobs per function queue before new events get 503 (0: no limit)' }),
         lockDuration: Duration({ default: '30s', description: 'how long a worker holds a job without renewing; a crashed worker\'s jobs are retried after it' }),
+        waitingEvents: Type.Boolean({
+          default: false,
+          description: "also write BullMQ's `waiting` event for each job to its queue's event stream, for QueueEvents listeners (workers do not need it; costs Redis CPU per event)",
+        }),
       },
       { additionalProperties: false, default: {} },
     ),

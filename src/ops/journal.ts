@@ -27,14 +27,17 @@ export interface JournalOptions {
 }
 
 /**
- * Where the journal lives in Redis: one hash, event id → its entries as JSON lines, and an index of
- * event ids by first entry, which bounds the hash by age and count (memory stays bounded at any rate).
+ * Where the journal lives in Redis: one hash, event id → its entries as JSON lines, and a timeline of
+ * event ids in order of first entry, which bounds the hash by age and count (memory stays bounded at
+ * any rate). The timeline is a list ("<ms> <event id>"), not a sorted set: an append is O(1) and the
+ * oldest are always at its head (writers' clocks may disagree by a little; trimming stops at the first
+ * entry young enough, so such an entry only leaves a little late).
  */
 export interface JournalLayout {
   /** Hash: event id → newline-separated JSON entries, oldest first. */
   entriesKey: string;
-  /** Sorted set: event ids by the time of their first entry. */
-  indexKey: string;
+  /** List: "<ms> <event id>" per event, oldest first. */
+  timelineKey: string;
   retentionMs: number;
   maxEvents: number;
   maxEntries: number;
@@ -62,7 +65,7 @@ export class TrimSchedule {
 export function journalLayout(prefix: string, options: JournalOptions): JournalLayout {
   return {
     entriesKey: `${prefix}:journal:entries`,
-    indexKey: `${prefix}:journal:index`,
+    timelineKey: `${prefix}:journal:timeline`,
     retentionMs: options.retentionMs,
     maxEvents: options.maxEvents,
     maxEntries: options.maxEntries ?? 200,
@@ -81,9 +84,9 @@ export function journalEntryJson(at: string, entry: NewEntry): string {
  * the hash by age and count, a bounded amount per call (each call trims more than it adds).
  */
 export const JOURNAL_LUA = `
-local function journalAppend(entriesKey, index, now, eventId, lines, maxEntries)
+local function journalAppend(entriesKey, timeline, now, eventId, lines, maxEntries)
   if rcall('HSETNX', entriesKey, eventId, lines) == 1 then
-    rcall('ZADD', index, now, eventId)
+    rcall('RPUSH', timeline, now .. ' ' .. eventId)
     return
   end
   local all = rcall('HGET', entriesKey, eventId) .. '\\n' .. lines
@@ -91,47 +94,65 @@ local function journalAppend(entriesKey, index, now, eventId, lines, maxEntries)
   for _ = 1, newlines + 1 - maxEntries do all = string.sub(all, string.find(all, '\\n', 1, true) + 1) end
   rcall('HSET', entriesKey, eventId, all)
 end
-local function journalTrim(entriesKey, index, now, retention, maxEvents, limit)
+local function journalTrim(entriesKey, timeline, now, retention, maxEvents, limit)
   if limit == 0 then return end
-  local old = rcall('ZRANGEBYSCORE', index, '-inf', '(' .. (tonumber(now) - retention), 'LIMIT', 0, limit)
-  local over = rcall('ZCARD', index) - #old - maxEvents
-  if over > 0 then
-    for _, id in ipairs(rcall('ZRANGE', index, #old, #old + math.min(over, limit) - 1)) do old[#old + 1] = id end
+  local over = rcall('LLEN', timeline) - maxEvents
+  local cutoff = tonumber(now) - retention
+  local gone = {}
+  for _, item in ipairs(rcall('LRANGE', timeline, 0, limit - 1)) do
+    local space = string.find(item, ' ', 1, true)
+    if #gone >= over and tonumber(string.sub(item, 1, space - 1)) >= cutoff then break end
+    gone[#gone + 1] = string.sub(item, space + 1)
   end
-  if #old > 0 then
-    rcall('HDEL', entriesKey, unpack(old))
-    rcall('ZREM', index, unpack(old))
+  if #gone > 0 then
+    rcall('LTRIM', timeline, #gone, -1)
+    rcall('HDEL', entriesKey, unpack(gone))
   end
 end
 `;
 
-// ARGV: entries key, index key, now, retention ms, max events, max entries, trim limit (0: none), then per event: id, lines.
+// ARGV: entries key, timeline key, now, retention ms, max events, max entries, trim limit (0: none), then per event: id, lines.
 const APPEND_LUA = `local rcall = redis.call
 ${JOURNAL_LUA}
-local entriesKey, index, now = ARGV[1], ARGV[2], ARGV[3]
+local entriesKey, timeline, now = ARGV[1], ARGV[2], ARGV[3]
 local n = (#ARGV - 7) / 2
-for i = 0, n - 1 do journalAppend(entriesKey, index, now, ARGV[8 + i * 2], ARGV[9 + i * 2], tonumber(ARGV[6])) end
-journalTrim(entriesKey, index, now, tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[7]))
+for i = 0, n - 1 do journalAppend(entriesKey, timeline, now, ARGV[8 + i * 2], ARGV[9 + i * 2], tonumber(ARGV[6])) end
+journalTrim(entriesKey, timeline, now, tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[7]))
 `;
 
 type WithAppend = Redis & { switchboardJournalAppend(...args: (string | number)[]): Promise<unknown> };
 
 export class Journal {
-  readonly layout: JournalLayout;
   private readonly redis: WithAppend;
   private buffered: { eventId: string; entries: string[] }[] = [];
   private readonly trim: TrimSchedule;
 
   constructor(
     redis: Redis,
-    prefix: string,
-    options: JournalOptions,
+    readonly layout: JournalLayout,
     private readonly log: Logger,
   ) {
-    this.layout = journalLayout(prefix, options);
-    this.trim = new TrimSchedule(this.layout.trimEveryMs);
+    this.trim = new TrimSchedule(layout.trimEveryMs);
     if (!(redis as unknown as Partial<WithAppend>).switchboardJournalAppend) redis.defineCommand('switchboardJournalAppend', { numberOfKeys: 0, lua: APPEND_LUA });
     this.redis = redis as WithAppend;
+  }
+
+  /**
+   * Journals written before the timeline was a list kept their index in a sorted set
+   * (`<prefix>:journal:index`); its events move to the timeline, oldest first, so they still leave by
+   * age and count. Idempotent; run once at startup.
+   */
+  async migrate(): Promise<void> {
+    const legacy = this.layout.timelineKey.replace(/timeline$/, 'index');
+    if ((await this.redis.type(legacy)) !== 'zset') return;
+    const rows = await this.redis.zrange(legacy, 0, -1, 'WITHSCORES');
+    const items: string[] = [];
+    for (let i = 0; i < rows.length; i += 2) items.push(`${rows[i + 1]} ${rows[i]}`);
+    // Pushed to the head newest first, so that the oldest end up first, before any newer arrival.
+    const newestFirst = items.reverse();
+    const tx = this.redis.multi();
+    for (let i = 0; i < newestFirst.length; i += 1000) tx.lpush(this.layout.timelineKey, ...newestFirst.slice(i, i + 1000));
+    await tx.del(legacy).exec();
   }
 
   /** Appends entries; never throws and is not awaited. Entries of one event-loop turn share one pipeline. */
@@ -144,9 +165,9 @@ export class Journal {
   private flush(): void {
     const batch = this.buffered;
     this.buffered = [];
-    const { entriesKey, indexKey, retentionMs, maxEvents, maxEntries } = this.layout;
+    const { entriesKey, timelineKey, retentionMs, maxEvents, maxEntries } = this.layout;
     const now = Date.now();
-    const args: (string | number)[] = [entriesKey, indexKey, now, retentionMs, maxEvents, maxEntries, this.trim.next(batch.length, now)];
+    const args: (string | number)[] = [entriesKey, timelineKey, now, retentionMs, maxEvents, maxEntries, this.trim.next(batch.length, now)];
     for (const { eventId, entries } of batch) args.push(eventId, entries.join('\n'));
     this.redis.switchboardJournalAppend(...args).catch((err: Error) => this.log.debug({ err: err.message }, 'journal entries not written'));
   }
@@ -158,9 +179,10 @@ export class Journal {
 
   /** The most recent event ids, newest first. */
   async recent(limit = 50): Promise<{ id: string; at: string }[]> {
-    const rows = await this.redis.zrevrange(this.layout.indexKey, 0, limit - 1, 'WITHSCORES');
-    const out: { id: string; at: string }[] = [];
-    for (let i = 0; i < rows.length; i += 2) out.push({ id: rows[i]!, at: new Date(Number(rows[i + 1])).toISOString() });
-    return out;
+    const items = await this.redis.lrange(this.layout.timelineKey, -limit, -1);
+    return items.reverse().map((item) => {
+      const space = item.indexOf(' ');
+      return { id: item.slice(space + 1), at: new Date(Number(item.slice(0, space))).toISOString() };
+    });
   }
 }
