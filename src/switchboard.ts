@@ -11,7 +11,7 @@ import { createLogger } from './log.js';
 import type { InboundConnector, InboundIO, OutboundConnector } from './registry/contract.js';
 import { Journal, journalLayout } from './ops/journal.js';
 import { createMetrics, type Metrics } from './ops/metrics.js';
-import { activeTraceExtension, eventContext, flushTracing, initTracing, inSpan, SpanKind } from './ops/tracing.js';
+import { activeTraceExtension, eventContext, flushTracing, initTracing, inSpan, SpanKind, tracingOn } from './ops/tracing.js';
 import type { ModuleImporter } from './worker/runtimes/node.js';
 import { FunctionWorkers } from './worker/worker.js';
 
@@ -142,7 +142,7 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
     const duplicates = metrics.duplicates.labels(labels);
     const enqueueSeconds = metrics.enqueueSeconds.labels(labels);
     const publish: InboundIO['publish'] = (incoming, publishOptions) =>
-      inSpan(`publish ${spec.name}`, SpanKind.PRODUCER, eventContext(incoming[0] ?? {}), { 'switchboard.connector': spec.name, 'messaging.batch.message_count': incoming.length }, async () => {
+      !tracingOn() ? publishNow(incoming, publishOptions) : inSpan(`publish ${spec.name}`, SpanKind.PRODUCER, eventContext(incoming[0] ?? {}), { 'switchboard.connector': spec.name, 'messaging.batch.message_count': incoming.length }, async () => {
         // With tracing on, each event carries this span as its parent.
         const trace = activeTraceExtension();
         const events = trace ? incoming.map((e) => ({ ...e, ...trace })) : incoming;

@@ -3,7 +3,7 @@ import { Bus, jobIdFor } from '../src/bus/bus.js';
 import type { FunctionConfig } from '../src/config/load.js';
 import type { CloudEvent } from '../src/events/cloudevent.js';
 import { QueueEvents, Worker } from 'bullmq';
-import { Journal, journalLayout, TrimSchedule } from '../src/ops/journal.js';
+import { arrivalLines, Journal, journalEntryJson, journalLayout, TrimSchedule } from '../src/ops/journal.js';
 import { bootSwitchboard, captureLogs, deleteKeys, REDIS_URL, uniquePrefix, waitFor } from './helpers/index.js';
 
 const fn = (name: string, extra: Partial<FunctionConfig> = {}): FunctionConfig => ({
@@ -92,6 +92,7 @@ describe('arrivals journaled by the enqueue script', () => {
   afterAll(async () => {
     await bus.close();
     await deleteKeys(prefix);
+    await deleteKeys(`${prefix}-small`);
   });
 
   test('routed, duplicate and unrouted events are journaled with their routes; refused ones are not; the index keeps the newest', async () => {
@@ -118,6 +119,17 @@ describe('arrivals journaled by the enqueue script', () => {
     expect((await journal.recent()).map((r) => r.id).sort()).toEqual(['f1', 'r2', 'u1']);
     expect(await bus.connection.hlen(layout.entriesKey)).toBe(3);
     expect(await journal.get('r1')).toBeUndefined();
+  });
+
+  test('arrival lines written out directly are the JSON the journal writes for any entry, quotes and line breaks escaped', () => {
+    const at = new Date().toISOString();
+    const event = { type: 'com.example."quoted"', source: 'https://example.com/a\nb\\c' };
+    const expected = [journalEntryJson(at, { kind: 'received', connector: 'hook-é', type: event.type, source: event.source }), journalEntryJson(at, { kind: 'routed', to: ['a', 'b"c'] })];
+    expect(arrivalLines(at, 'hook-é', event, ['a', 'b"c'])).toBe(expected.join('\n'));
+    expect(arrivalLines(at, 'hook', event, []).split('\n').map((line) => JSON.parse(line))).toEqual([
+      { at, kind: 'received', connector: 'hook', type: event.type, source: event.source },
+      { at, kind: 'routed', to: [] },
+    ]);
   });
 
   test('each writer trims at most every trimEveryMs, by more than it added since', () => {

@@ -10,7 +10,7 @@ import type { FunctionConfig } from '../config/load.js';
 import { SwitchboardError } from '../errors.js';
 import type { CloudEvent } from '../events/cloudevent.js';
 import type { PoisonEntry, PublishOptions, PublishResult } from '../registry/contract.js';
-import { journalEntryJson, type JournalLayout } from '../ops/journal.js';
+import { arrivalLines, type JournalLayout } from '../ops/journal.js';
 import { BatchingEnqueuer, EnqueueTimeoutError, type Arrival, type JobSpec, type QueueTarget } from './enqueue.js';
 import { describeRedis, producerConnection, type RedisTarget } from './redis.js';
 import { Router } from './router.js';
@@ -129,10 +129,7 @@ export class Bus {
       const targets = matched.some((t) => t.filter) ? await this.applyFilters(event, matched) : matched;
       const to = targets.map((t) => t.name);
       routes.push(to);
-      if (at !== undefined) {
-        const received = journalEntryJson(at, { kind: 'received', connector: connector!, type: event.type, source: event.source });
-        arrivals.push({ eventId: event.id, firstJob: jobs.length, jobCount: targets.length, entries: [received, journalEntryJson(at, { kind: 'routed', to })] });
-      }
+      if (at !== undefined) arrivals.push({ eventId: event.id, firstJob: jobs.length, jobCount: targets.length, lines: arrivalLines(at, connector!, event, to) });
       if (targets.length === 0) {
         unrouted.push(this.connection.xadd(`${this.prefix}:unrouted`, 'MAXLEN', '~', UNROUTED_MAX, '*', 'event', JSON.stringify(event)));
         continue;
@@ -152,13 +149,17 @@ export class Bus {
       if (err instanceof BusUnavailableError) throw err;
       throw new BusUnavailableError(err instanceof EnqueueTimeoutError ? err.message : (err as Error).message, { cause: err });
     }
-    const refused = new Set<string>();
-    results.forEach((r, i) => r === -1 && refused.add(jobs[i]!.target.queueKey.slice(this.prefix.length + 1, -1)));
-    if (refused.size) {
+    let duplicates = 0;
+    let refused: Set<string> | undefined;
+    for (let i = 0; i < results.length; i++) {
+      if (results[i] === 0) duplicates++;
+      else if (results[i] === -1) (refused ??= new Set()).add(jobs[i]!.target.queueKey.slice(this.prefix.length + 1, -1));
+    }
+    if (refused) {
       this.refusedForBackpressure += events.length;
       throw new BackpressureError([...refused]);
     }
-    return { ids: events.map((e) => e.id), routed: jobs.length, duplicates: results.filter((r) => r === 0).length, routes };
+    return { ids: events.map((e) => e.id), routed: jobs.length, duplicates, routes };
   }
 
   /** JSONata filters run only for the targets whose trigger already matched. */

@@ -28,7 +28,7 @@ for q = 1, nq do
   local blocked = meta[1] and true or false
   if not blocked and meta[2] then blocked = rcall('LLEN', qk .. 'active') >= tonumber(meta[2]) end
   queues[q] = { key = qk, tail = ARGV[b + 1], highWater = tonumber(ARGV[b + 2]), events = ARGV[b + 3] == '1', blocked = blocked,
-    maxEvents = tonumber(meta[3] or 10000), waiting = rcall('LLEN', qk .. 'wait'), added = false }
+    maxEvents = tonumber(meta[3] or 10000), waiting = rcall('LLEN', qk .. 'wait'), added = {} }
 end
 local j0 = 3 + nq * 4
 local n = tonumber(ARGV[j0])
@@ -46,15 +46,20 @@ for i = 0, n - 1 do
   else
     local opts = '{"de":{"id":"' .. jobId .. '","ttl":' .. ttl .. '},"jobId":"' .. jobId .. '",' .. q.tail
     rcall('HSET', jobKey, 'name', ARGV[b + 2], 'data', ARGV[b + 3], 'opts', opts, 'timestamp', now, 'delay', 0, 'priority', 0, 'deid', jobId)
-    rcall('LPUSH', q.key .. 'wait', jobId)
-    if q.events then rcall('XADD', q.key .. 'events', 'MAXLEN', '~', q.maxEvents, '*', 'event', 'waiting', 'jobId', jobId) end
     q.waiting = q.waiting + 1
-    q.added = true
+    q.added[#q.added + 1] = jobId
     results[i + 1] = 1
   end
 end
-for q = 1, nq do
-  if queues[q].added and not queues[q].blocked then rcall('ZADD', queues[q].key .. 'marker', 0, '0') end
+-- One LPUSH per queue and call (in order: the first added is the first taken), then its marker.
+for _, q in ipairs(queues) do
+  if #q.added > 0 then
+    rcall('LPUSH', q.key .. 'wait', unpack(q.added))
+    if q.events then
+      for _, jobId in ipairs(q.added) do rcall('XADD', q.key .. 'events', 'MAXLEN', '~', q.maxEvents, '*', 'event', 'waiting', 'jobId', jobId) end
+    end
+    if not q.blocked then rcall('ZADD', q.key .. 'marker', 0, '0') end
+  end
 end
 -- The journal records an arrival unless Redis refused its jobs (the sender gets a 503 and retries).
 local a = j0 + 1 + n * 5
@@ -63,15 +68,17 @@ if na > 0 then
   local entriesKey, timeline = ARGV[a + 1], ARGV[a + 2]
   local retention, maxEvents, maxEntries = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
   local c = a + 7
+  local first = {}
   for e = 1, na do
-    local eventId, first, count = ARGV[c], tonumber(ARGV[c + 1]), tonumber(ARGV[c + 2])
+    local eventId, firstJob, count = ARGV[c], tonumber(ARGV[c + 1]), tonumber(ARGV[c + 2])
     local refused = false
-    for i = first, first + count - 1 do
+    for i = firstJob, firstJob + count - 1 do
       if results[i] == -1 then refused = true end
     end
-    if not refused then journalAppend(entriesKey, timeline, now, eventId, ARGV[c + 3], maxEntries) end
+    if not refused then journalAppend(entriesKey, now, eventId, ARGV[c + 3], maxEntries, first) end
     c = c + 4
   end
+  journalTimeline(timeline, first)
   journalTrim(entriesKey, timeline, now, retention, maxEvents, tonumber(ARGV[a + 6]))
 end
 return results
@@ -105,8 +112,8 @@ export interface Arrival {
   /** Its jobs: index of the first in the publish's job list, and how many. */
   firstJob: number;
   jobCount: number;
-  /** Journal entries, as JSON. */
-  entries: string[];
+  /** Its journal entries, as JSON lines. */
+  lines: string;
 }
 
 /** Per job: 1 enqueued, 0 already known (duplicate), -1 refused (queue over its high-water mark). */
@@ -189,13 +196,10 @@ export class BatchingEnqueuer {
 
   private flush(): void {
     if (this.queue.length === 0) return;
-    const batch: Pending[] = [];
+    let count = 0;
     let size = 0;
-    while (this.queue.length && (batch.length === 0 || size + this.queue[0]!.jobs.length <= this.maxBatchJobs)) {
-      const next = this.queue.shift()!;
-      batch.push(next);
-      size += next.jobs.length;
-    }
+    while (count < this.queue.length && (count === 0 || size + this.queue[count]!.jobs.length <= this.maxBatchJobs)) size += this.queue[count++]!.jobs.length;
+    const batch = this.queue.splice(0, count);
     const queueIndex = new Map<QueueTarget, number>();
     const queueArgs: (string | number)[] = [];
     const jobArgs: (string | number)[] = [size];
@@ -205,7 +209,7 @@ export class BatchingEnqueuer {
     for (const pending of batch) {
       for (const a of pending.arrivals ?? []) {
         arrivals++;
-        arrivalArgs.push(a.eventId, offset + a.firstJob, a.jobCount, a.entries.join('\n'));
+        arrivalArgs.push(a.eventId, offset + a.firstJob, a.jobCount, a.lines);
       }
       offset += pending.jobs.length;
       for (const j of pending.jobs) {

@@ -79,20 +79,33 @@ export function journalEntryJson(at: string, entry: NewEntry): string {
 }
 
 /**
+ * An arrival's two entries (received, routed) as stored: the same JSON as `journalEntryJson` gives,
+ * written out directly because it runs once per event on the ingest path.
+ */
+export function arrivalLines(at: string, connector: string, event: { type: string; source: string }, to: string[]): string {
+  const head = `{"at":"${at}","kind":`;
+  return `${head}"received","connector":${JSON.stringify(connector)},"type":${JSON.stringify(event.type)},"source":${JSON.stringify(event.source)}}\n${head}"routed","to":${JSON.stringify(to)}}`;
+}
+
+/**
  * Lua shared by the enqueue script (arrivals, written with their jobs) and the append script (later
- * entries): append lines to an event's entries, keeping the newest `maxEntries`; trim the index and
- * the hash by age and count, a bounded amount per call (each call trims more than it adds).
+ * entries): append lines to an event's entries, keeping the newest `maxEntries` (events seen for the
+ * first time collect in `first`, which goes to the timeline in one push per call); trim the timeline
+ * and the hash by age and count, a bounded amount per call (each call trims more than it adds).
  */
 export const JOURNAL_LUA = `
-local function journalAppend(entriesKey, timeline, now, eventId, lines, maxEntries)
+local function journalAppend(entriesKey, now, eventId, lines, maxEntries, first)
   if rcall('HSETNX', entriesKey, eventId, lines) == 1 then
-    rcall('RPUSH', timeline, now .. ' ' .. eventId)
+    first[#first + 1] = now .. ' ' .. eventId
     return
   end
   local all = rcall('HGET', entriesKey, eventId) .. '\\n' .. lines
   local _, newlines = string.gsub(all, '\\n', '')
   for _ = 1, newlines + 1 - maxEntries do all = string.sub(all, string.find(all, '\\n', 1, true) + 1) end
   rcall('HSET', entriesKey, eventId, all)
+end
+local function journalTimeline(timeline, first)
+  if #first > 0 then rcall('RPUSH', timeline, unpack(first)) end
 end
 local function journalTrim(entriesKey, timeline, now, retention, maxEvents, limit)
   if limit == 0 then return end
@@ -116,7 +129,9 @@ const APPEND_LUA = `local rcall = redis.call
 ${JOURNAL_LUA}
 local entriesKey, timeline, now = ARGV[1], ARGV[2], ARGV[3]
 local n = (#ARGV - 7) / 2
-for i = 0, n - 1 do journalAppend(entriesKey, timeline, now, ARGV[8 + i * 2], ARGV[9 + i * 2], tonumber(ARGV[6])) end
+local first = {}
+for i = 0, n - 1 do journalAppend(entriesKey, now, ARGV[8 + i * 2], ARGV[9 + i * 2], tonumber(ARGV[6]), first) end
+journalTimeline(timeline, first)
 journalTrim(entriesKey, timeline, now, tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[7]))
 `;
 

@@ -24,6 +24,9 @@ export async function initTracing(env: NodeJS.ProcessEnv = process.env): Promise
   provider.register();
 }
 
+/** True once the SDK runs; hot paths skip building span names and attributes otherwise. */
+export const tracingOn = (): boolean => provider !== undefined;
+
 export async function flushTracing(): Promise<void> {
   await provider?.forceFlush();
 }
