@@ -1,12 +1,12 @@
 /** Outbound calls to any HTTP API: base URL, default headers, auth by secret reference, timeout, SSRF guard. */
 import { Type, type Static } from '@sinclair/typebox';
-import { fetch, type Agent } from 'undici';
+import type { Agent } from 'undici';
 import { defineConnector, type ConfigProblem } from '../../src/registry/contract.js';
 import { SecretString, StringEnum } from '../../src/config/schema.js';
 import { Duration, toMilliseconds } from '../../src/config/units.js';
 import { SwitchboardError } from '../../src/errors.js';
 import { context } from '@opentelemetry/api';
-import { createOutboundAgent, unwrapFetchError } from '../../src/net/outbound.js';
+import { createOutboundAgent, undici, unwrapFetchError } from '../../src/net/outbound.js';
 import { injectTraceHeaders, inSpan, SpanKind } from '../../src/ops/tracing.js';
 
 export const HttpConfigSchema = Type.Object(
@@ -113,7 +113,7 @@ export function createHttpClient(config: HttpClientOptions, agent: Agent): HttpA
       res = await inSpan(`HTTP ${method}`, SpanKind.CLIENT, context.active(), { 'http.request.method': method, 'server.address': url.host, 'url.path': url.pathname }, async () => {
         const traced = { ...headers };
         injectTraceHeaders(traced);
-        return fetch(url, { method, headers: traced, body: body ?? null, dispatcher: agent, signal: AbortSignal.timeout(timeoutMs) });
+        return undici().fetch(url, { method, headers: traced, body: body ?? null, dispatcher: agent, signal: AbortSignal.timeout(timeoutMs) });
       });
     } catch (err) {
       config.countOutbound?.('error');

@@ -12,10 +12,9 @@ import { Duration, toMilliseconds } from '../../src/config/units.js';
 import { checkExtension, CloudEventError, parseCloudEvent, type CloudEvent } from '../../src/events/cloudevent.js';
 import { eventFromMessage, extensionName } from '../../src/events/message.js';
 import { HttpError } from '../../src/gateway/http-error.js';
-import { createOutboundAgent } from '../../src/net/outbound.js';
+import { createOutboundAgent, undici } from '../../src/net/outbound.js';
 import { defineConnector, type ConfigProblem } from '../../src/registry/contract.js';
 import { Poller, PoisonMessageError, type PollSource } from '../../src/registry/poller.js';
-import { fetch } from 'undici';
 import { createHttpClient } from '../http/index.js';
 import { googleAuthorization } from '../google/auth.js';
 
@@ -179,7 +178,7 @@ export default defineConnector({
           // would take messages nobody acknowledges).
           const call = async <T>(verb: string, body: object, signal?: AbortSignal): Promise<T> => {
             const auth = await authorization();
-            const res = await fetch(`${config.rootUrl.replace(/\/+$/, '')}/v1/${subscription}:${verb}`, {
+            const res = await undici().fetch(`${config.rootUrl.replace(/\/+$/, '')}/v1/${subscription}:${verb}`, {
               method: 'POST',
               headers: { 'content-type': 'application/json', ...(auth ? { authorization: auth } : {}) },
               body: JSON.stringify(body),

@@ -4,16 +4,7 @@
  * pending; SNS envelopes unwrapped on request; FIFO group ids kept. Outbound: send and sendBatch.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import {
-  ChangeMessageVisibilityBatchCommand,
-  DeleteMessageBatchCommand,
-  ReceiveMessageCommand,
-  SendMessageBatchCommand,
-  SendMessageCommand,
-  SQSClient,
-  type Message,
-  type MessageAttributeValue,
-} from '@aws-sdk/client-sqs';
+import type { Message, MessageAttributeValue, SQSClient } from '@aws-sdk/client-sqs';
 import { SecretString } from '../../src/config/schema.js';
 import { Duration, toMilliseconds } from '../../src/config/units.js';
 import { eventFromMessage } from '../../src/events/message.js';
@@ -56,14 +47,25 @@ export interface SqsApi {
   sendBatch(messages: SqsSendInput[]): Promise<{ messageIds: string[] }>;
 }
 
-function client(config: SqsConfig): SQSClient {
-  return new SQSClient({
-    region: config.region,
-    ...(config.endpoint ? { endpoint: config.endpoint } : {}),
-    ...(config.accessKeyId && config.secretAccessKey
-      ? { credentials: { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey, ...(config.sessionToken ? { sessionToken: config.sessionToken } : {}) } }
-      : {}),
-  });
+type SqsLibrary = typeof import('@aws-sdk/client-sqs');
+
+/** The AWS SDK loads on first use (it is large): a gateway without SQS connectors never loads it. */
+function client(config: SqsConfig) {
+  let made: Promise<{ sdk: SqsLibrary; sqs: SQSClient }> | undefined;
+  return {
+    get: () =>
+      (made ??= import('@aws-sdk/client-sqs').then((sdk) => ({
+        sdk,
+        sqs: new sdk.SQSClient({
+          region: config.region,
+          ...(config.endpoint ? { endpoint: config.endpoint } : {}),
+          ...(config.accessKeyId && config.secretAccessKey
+            ? { credentials: { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey, ...(config.sessionToken ? { sessionToken: config.sessionToken } : {}) } }
+            : {}),
+        }),
+      }))),
+    destroy: async () => (await made)?.sqs.destroy(),
+  };
 }
 
 function attributesOf(values: Record<string, MessageAttributeValue> | undefined): Record<string, string> {
@@ -94,13 +96,14 @@ export default defineConnector({
 
   inbound(ctx) {
     const config: SqsConfig = ctx.config;
-    const sqs = client(config);
+    const aws = client(config);
     const visibility = Math.ceil(toMilliseconds(config.visibilityTimeout) / 1000);
     const source = config.source ?? config.queueUrl;
     const pollSource: PollSource<Message> = {
       async pull(max, signal) {
+        const { sdk, sqs } = await aws.get();
         const out = await sqs.send(
-          new ReceiveMessageCommand({
+          new sdk.ReceiveMessageCommand({
             QueueUrl: config.queueUrl,
             MaxNumberOfMessages: max,
             WaitTimeSeconds: Math.min(20, Math.round(toMilliseconds(config.waitTime) / 1000)),
@@ -117,11 +120,13 @@ export default defineConnector({
       },
       async ack(messages) {
         if (messages.length === 0) return;
-        const out = await sqs.send(new DeleteMessageBatchCommand({ QueueUrl: config.queueUrl, Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }));
+        const { sdk, sqs } = await aws.get();
+        const out = await sqs.send(new sdk.DeleteMessageBatchCommand({ QueueUrl: config.queueUrl, Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }));
         if (out.Failed?.length) ctx.log.warn({ failed: out.Failed.length }, 'some deletes failed; those messages will be redelivered and deduplicated');
       },
       async extend(messages) {
-        await sqs.send(new ChangeMessageVisibilityBatchCommand({ QueueUrl: config.queueUrl, Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle!, VisibilityTimeout: visibility })) }));
+        const { sdk, sqs } = await aws.get();
+        await sqs.send(new sdk.ChangeMessageVisibilityBatchCommand({ QueueUrl: config.queueUrl, Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle!, VisibilityTimeout: visibility })) }));
       },
       describe: (m) => ({ id: m.MessageId ?? '', payload: m.Body ?? '' }),
       toEvent(m) {
@@ -172,30 +177,32 @@ export default defineConnector({
       },
       async close() {
         await poller?.close();
-        sqs.destroy();
+        await aws.destroy();
       },
     };
   },
 
   outbound(ctx) {
     const config: SqsConfig = ctx.config;
-    const sqs = client(config);
+    const aws = client(config);
     const api: SqsApi = {
       async send(message) {
-        const out = await sqs.send(new SendMessageCommand({ QueueUrl: config.queueUrl, ...toEntry(message) }));
+        const { sdk, sqs } = await aws.get();
+        const out = await sqs.send(new sdk.SendMessageCommand({ QueueUrl: config.queueUrl, ...toEntry(message) }));
         return { messageId: out.MessageId! };
       },
       async sendBatch(messages) {
+        const { sdk, sqs } = await aws.get();
         const ids: string[] = [];
         for (let i = 0; i < messages.length; i += 10) {
           const chunk = messages.slice(i, i + 10);
-          const out = await sqs.send(new SendMessageBatchCommand({ QueueUrl: config.queueUrl, Entries: chunk.map((m, k) => ({ Id: String(k), ...toEntry(m) })) }));
+          const out = await sqs.send(new sdk.SendMessageBatchCommand({ QueueUrl: config.queueUrl, Entries: chunk.map((m, k) => ({ Id: String(k), ...toEntry(m) })) }));
           if (out.Failed?.length) throw new Error(`SQS refused ${out.Failed.length} of ${chunk.length} messages: ${out.Failed[0]!.Message ?? out.Failed[0]!.Code}`);
           ids.push(...(out.Successful ?? []).sort((a, b) => Number(a.Id) - Number(b.Id)).map((s) => s.MessageId!));
         }
         return { messageIds: ids };
       },
     };
-    return { api, close: async () => sqs.destroy() };
+    return { api, close: () => aws.destroy() };
   },
 });

@@ -5,12 +5,16 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import jsonata from 'jsonata';
+import type jsonataModule from 'jsonata';
+import { lazyModule } from '../lazy-module.js';
+
+/** jsonata loads with the first expression: configurations without filters or mappings never load it. */
+const jsonata = lazyModule<typeof jsonataModule>('jsonata');
 import safeRegex from 'safe-regex2';
 import type { RootConfig, TriggerSpec } from './schema.js';
 import { toMilliseconds } from './units.js';
 
-export type Expression = ReturnType<typeof jsonata>;
+export type Expression = ReturnType<typeof jsonataModule>;
 
 export type RuntimeConfig =
   | { kind: 'node'; module: string; isolated: boolean; memoryLimitMb: number }
@@ -64,7 +68,7 @@ function unsafeRegex(node: unknown): RegExp | undefined {
 function compile(expression: string | undefined, at: (string | number)[], cx: NormalizeContext): Expression | undefined {
   if (expression === undefined) return undefined;
   try {
-    const compiled = jsonata(expression);
+    const compiled = jsonata()(expression);
     const risky = unsafeRegex(compiled.ast());
     if (risky) {
       cx.report(at, `regular expression ${risky} can take exponential time on some inputs (nested repetition); rewrite it`);

@@ -8,7 +8,12 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import ipaddr from 'ipaddr.js';
-import { Agent, buildConnector } from 'undici';
+import type * as Undici from 'undici';
+import type { Agent, buildConnector } from 'undici';
+import { lazyModule } from '../lazy-module.js';
+
+/** undici loads with the first outbound agent or call. */
+export const undici = lazyModule<typeof Undici>('undici');
 import { SwitchboardError } from '../errors.js';
 
 export class BlockedAddressError extends SwitchboardError {
@@ -46,6 +51,7 @@ export interface OutboundAgentOptions {
 }
 
 export function createOutboundAgent(options: OutboundAgentOptions): Agent {
+  const { Agent, buildConnector } = undici();
   if (options.allowPrivateNetworks) return new Agent({ connect: { timeout: options.connectTimeoutMs ?? 10_000 } });
   const connector = buildConnector({ timeout: options.connectTimeoutMs ?? 10_000, lookup: guardedLookup } as buildConnector.BuildOptions);
   return new Agent({

@@ -3,10 +3,9 @@
  * an OpenFaaS gateway, Cloud Run, a Lambda function URL). A 2xx is success and its body the result;
  * anything else, or the timeout, is a failure that is retried.
  */
-import { fetch } from 'undici';
 import type { RuntimeConfig } from '../../config/functions.js';
 import type { CloudEvent } from '../../events/cloudevent.js';
-import { createOutboundAgent, unwrapFetchError } from '../../net/outbound.js';
+import { createOutboundAgent, undici, unwrapFetchError } from '../../net/outbound.js';
 import { FunctionFailedError, parseOutput, type Runtime } from './types.js';
 
 type HttpConfig = Extract<RuntimeConfig, { kind: 'http' }>;
@@ -39,7 +38,7 @@ export function httpRuntime(config: HttpConfig): Runtime {
       const { headers, body } = binaryModeRequest(event);
       let response;
       try {
-        response = await fetch(config.url, { method: 'POST', headers: { ...config.headers, ...headers }, body: body ?? null, dispatcher: agent, signal: ctx.signal });
+        response = await undici().fetch(config.url, { method: 'POST', headers: { ...config.headers, ...headers }, body: body ?? null, dispatcher: agent, signal: ctx.signal });
       } catch (err) {
         if (ctx.signal.aborted) throw ctx.signal.reason;
         const cause = unwrapFetchError(err);
