@@ -55,6 +55,26 @@ describe('fast path', () => {
   });
 });
 
+describe('the dedup window outlives the job', () => {
+  test('a redelivery within the window is a duplicate even after BullMQ removed the finished job (retention trimming, clean, remove)', async () => {
+    const prefix = uniquePrefix('fastdd');
+    const bus = new Bus({ redis: REDIS_URL, prefix, functions: [fn('a')], dedupWindowMs: 60_000, enqueueTimeoutMs: 2000, log: captureLogs().log });
+    try {
+      await bus.waitUntilReady(5000);
+      expect((await bus.publish([event('once')])).duplicates).toBe(0);
+      const job = await bus.queue('a')!.getJob(jobIdFor('a', event('once')));
+      await job!.remove(); // what removeOnComplete/removeOnFail trimming and queue.clean do to old jobs
+      expect(await bus.queue('a')!.getJob(jobIdFor('a', event('once')))).toBeUndefined();
+      const again = await bus.publish([event('once')]);
+      expect(again).toMatchObject({ routed: 1, duplicates: 1 });
+      expect(await bus.queue('a')!.getWaitingCount()).toBe(0);
+    } finally {
+      await bus.close();
+      await deleteKeys(prefix);
+    }
+  });
+});
+
 describe("BullMQ's waiting events", () => {
   test('off by default: the queue\'s event stream gets no entry per job; on: QueueEvents listeners see each job waiting', async () => {
     const prefix = uniquePrefix('fastev');

@@ -2,7 +2,12 @@
  * The ingest fast path: one Lua call enqueues a whole batch of jobs, across function queues, in
  * BullMQ's own job format, so the workers stay plain BullMQ workers. Client-side it skips BullMQ's
  * Job objects and msgpack (most of a naive add's CPU); Redis-side it does only what a waiting job
- * needs: the dedup key, the job hash, the wait list, the worker marker and the `waiting` event.
+ * needs: the dedup key, the job hash, the wait list and the worker marker (and, if asked, BullMQ's
+ * `waiting` event).
+ *
+ * The dedup key (`<queue>:de:<job id>`, kept for the dedup window) is ours alone: the job does not
+ * name it (no `de` option, no `deid` field), because BullMQ deletes a job's named dedup key when it
+ * removes the job, and finished jobs are removed long before the window ends.
  *
  * Batching happens only under load: a publish goes out at once while fewer than `maxInFlight`
  * calls are pending; otherwise it joins the next call, so a lone request never waits for a batch.
@@ -44,8 +49,7 @@ for i = 0, n - 1 do
   elseif rcall('EXISTS', jobKey) == 1 or not rcall('SET', q.key .. 'de:' .. jobId, jobId, 'PX', ttl, 'NX') then
     results[i + 1] = 0
   else
-    local opts = '{"de":{"id":"' .. jobId .. '","ttl":' .. ttl .. '},"jobId":"' .. jobId .. '",' .. q.tail
-    rcall('HSET', jobKey, 'name', ARGV[b + 2], 'data', ARGV[b + 3], 'opts', opts, 'timestamp', now, 'delay', 0, 'priority', 0, 'deid', jobId)
+    rcall('HSET', jobKey, 'name', ARGV[b + 2], 'data', ARGV[b + 3], 'opts', '{"jobId":"' .. jobId .. '",' .. q.tail, 'timestamp', now, 'delay', 0, 'priority', 0)
     q.waiting = q.waiting + 1
     q.added[#q.added + 1] = jobId
     results[i + 1] = 1
