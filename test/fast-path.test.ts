@@ -3,6 +3,8 @@ import { Bus, jobIdFor } from '../src/bus/bus.js';
 import type { FunctionConfig } from '../src/config/load.js';
 import type { CloudEvent } from '../src/events/cloudevent.js';
 import { QueueEvents, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { coalesceWrites } from '../src/bus/redis.js';
 import { arrivalLines, Journal, journalEntryJson, journalLayout, TrimSchedule } from '../src/ops/journal.js';
 import { bootSwitchboard, captureLogs, deleteKeys, REDIS_URL, uniquePrefix, waitFor } from './helpers/index.js';
 
@@ -249,6 +251,37 @@ functions:
       expect(t.sb.bus.refusedForBackpressure).toBe(3);
     } finally {
       await t.close();
+    }
+  });
+});
+
+describe('coalesced writes', () => {
+  test('commands issued in one tick leave in one write, in order, with their own answers, also after a reconnect', async () => {
+    const redis = new Redis(REDIS_URL);
+    const prefix = uniquePrefix('coalesce');
+    try {
+      await redis.ping();
+      coalesceWrites(redis);
+      const socket = () => (redis as unknown as { stream: import('node:net').Socket }).stream;
+      const round = async (n: number) => {
+        const answers = Array.from({ length: n }, (_, i) => redis.incrby(`${prefix}:counter`, i + 1));
+        // Held until the tick ends: one write for all of them.
+        expect(socket().writableCorked).toBe(1);
+        await new Promise((r) => process.nextTick(r));
+        expect(socket().writableCorked).toBe(0);
+        return Promise.all(answers);
+      };
+      const first = await round(100);
+      expect(first.slice(0, 3)).toEqual([1, 3, 6]);
+      expect(first[99]).toBe(5050);
+      const reconnected = new Promise((r) => redis.once('ready', r));
+      redis.disconnect(true);
+      await reconnected;
+      const second = await round(2);
+      expect(second).toEqual([5051, 5053]);
+    } finally {
+      await redis.del(`${prefix}:counter`);
+      redis.disconnect();
     }
   });
 });

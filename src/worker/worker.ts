@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { WaitingError, Worker, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { Bus } from '../bus/bus.js';
-import { workerConnectionOptions, type RedisTarget } from '../bus/redis.js';
+import { coalesceWrites, workerConnectionOptions, type RedisTarget } from '../bus/redis.js';
 import type { FunctionConfig } from '../config/load.js';
 import { SwitchboardError } from '../errors.js';
 import { createCloudEvent, type CloudEvent } from '../events/cloudevent.js';
@@ -112,6 +112,8 @@ export class FunctionWorkers {
       concurrency: fn.concurrency,
       ...(this.options.lockDurationMs ? { lockDuration: this.options.lockDurationMs, stalledInterval: this.options.lockDurationMs } : {}),
     });
+    // Jobs finishing in one tick send their moveToFinished calls in one write (see coalesceWrites).
+    void worker.backend.client.then((client) => coalesceWrites(client as never), () => {});
     worker.on('error', (err) => log.warn({ err: err.message }, 'worker connection error'));
     worker.on('failed', (job, err) => {
       if (!job) return;
