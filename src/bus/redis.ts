@@ -65,7 +65,9 @@ const retryStrategy = (times: number): number => Math.min(100 * 2 ** Math.min(ti
 /** For enqueueing: no offline queue and one retry, so a request never waits on a dead Redis. */
 export function producerConnection(target: RedisTarget): Redis {
   const options: RedisOptions = { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000, retryStrategy, reconnectOnError, lazyConnect: false };
-  return typeof target === 'string' ? new Redis(target, options) : new Redis({ ...sentinelOptions(target), ...options });
+  const redis = typeof target === 'string' ? new Redis(target, options) : new Redis({ ...sentinelOptions(target), ...options });
+  coalesceWrites(redis);
+  return redis;
 }
 
 /** Options for BullMQ workers, which keep blocking connections open and must retry forever. */

@@ -19,7 +19,7 @@ import { processRuntime } from './runtimes/process.js';
 import type { Runtime } from './runtimes/types.js';
 import type { Journal } from '../ops/journal.js';
 import type { Metrics } from '../ops/metrics.js';
-import { activeTraceExtension, eventContext, inSpan, SpanKind } from '../ops/tracing.js';
+import { activeTraceExtension, eventContext, inSpan, SpanKind, tracingOn } from '../ops/tracing.js';
 import { functionState } from './state.js';
 
 export const FUNCTION_FAILED_TYPE = 'dev.switchboard.function.failed';
@@ -175,9 +175,11 @@ export class FunctionWorkers {
     const started = performance.now();
     const attempt = job.attemptsMade + 1;
     try {
-      const result = await inSpan(`function ${fn.name}`, SpanKind.CONSUMER, eventContext(job.data), { 'switchboard.function': fn.name, 'cloudevents.event_id': job.data.id, 'cloudevents.event_type': job.data.type, 'switchboard.attempt': attempt }, () =>
-        this.runJob(fn, runtime, job, log, flight),
-      );
+      const result = !tracingOn()
+        ? await this.runJob(fn, runtime, job, log, flight)
+        : await inSpan(`function ${fn.name}`, SpanKind.CONSUMER, eventContext(job.data), { 'switchboard.function': fn.name, 'cloudevents.event_id': job.data.id, 'cloudevents.event_type': job.data.type, 'switchboard.attempt': attempt }, () =>
+            this.runJob(fn, runtime, job, log, flight),
+          );
       const ms = performance.now() - started;
       observe('succeeded', ms / 1000);
       this.options.journal?.record(job.data.id, { kind: 'attempt', function: fn.name, attempt, outcome: 'succeeded', durationMs: Math.round(ms) });
