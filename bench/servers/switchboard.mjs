@@ -41,6 +41,18 @@ const sb = await startSwitchboard({
   importModule: (specifier) => import(specifier),
 });
 const { statsMessage } = await import('./noop-function.mjs');
-process.on('message', (message) => process.send?.(statsMessage(message)));
+// When each request arrived (GitHub delivery id, which becomes the event id → epoch ms): the end-to-end
+// latency runs from here to the function's start, as the performance issue defines it.
+const receivedAt = {};
+const now = () => performance.timeOrigin + performance.now();
+sb.gateway?.app.server.on('request', (request) => {
+  const id = request.headers['x-github-delivery'];
+  if (typeof id === 'string') receivedAt[id] = now();
+});
+process.on('message', (message) => {
+  if (message === 'received') return process.send?.({ receivedAt });
+  if (message === 'reset') for (const id of Object.keys(receivedAt)) delete receivedAt[id];
+  process.send?.(statsMessage(message));
+});
 console.log(`READY ${sb.url ? new URL(sb.url).port : 0}`);
 process.on('SIGTERM', () => void sb.close().finally(() => process.exit(0)));
