@@ -13,6 +13,7 @@ export interface IngestOptions {
 
 export const ingestTargets: Target[] = [
   { name: 'ceiling', script: 'ceiling.mjs', prefix: `bench-ceiling-${RUN}` },
+  { name: 'batching floor', script: 'floor.mjs', prefix: `bench-floor-${RUN}`, queueKey: `bench-floor-${RUN}:floor` },
   { name: 'naive', script: 'naive.mjs', prefix: `bench-naive-${RUN}`, queueKey: `bench-naive-${RUN}:naive` },
   { name: 'switchboard', script: 'switchboard.mjs', prefix: `bench-sb-${RUN}`, queueKey: `bench-sb-${RUN}:fn.noop` },
   { name: 'switchboard, journal off', script: 'switchboard.mjs', prefix: `bench-sbnj-${RUN}`, queueKey: `bench-sbnj-${RUN}:fn.noop`, env: { JOURNAL: 'off' } },
@@ -89,6 +90,7 @@ export async function runIngest(options: IngestOptions, log: (line: string) => v
     report.push('');
     report.push(`- throughput against naive: switchboard ${ratio('switchboard', naive, 'rps').toFixed(2)}×, journal off ${ratio('switchboard, journal off', naive, 'rps').toFixed(2)}× (target ≥ 1.5×)`);
     report.push(`- CPU per event against naive: switchboard ${ratio('switchboard', naive, 'cpuPerEvent').toFixed(2)}×, journal off ${ratio('switchboard, journal off', naive, 'cpuPerEvent').toFixed(2)}× (target ≤ 0.65×)`);
+    report.push(`- for scale: the batching floor (HTTP and one Redis call per batch, nothing else) against naive: throughput ${ratio('batching floor', naive, 'rps').toFixed(2)}×, CPU per event ${ratio('batching floor', naive, 'cpuPerEvent').toFixed(2)}×`);
     report.push(`- 1,000 connectors and functions against 1 of each: throughput ${ratio('switchboard, 1,000 connectors', ours, 'rps').toFixed(2)}× (target ≥ 0.95×)`);
     const s = (name: string) => steady.get(name)!;
     const d = (key: 'p50' | 'p99') => median(s('switchboard')[key]) - median(s('naive')[key]);

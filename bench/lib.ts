@@ -1,7 +1,8 @@
 /** What the benchmarks share: target processes, CPU and memory readings, the load generator, statistics. */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
@@ -46,7 +47,9 @@ export interface Server {
 
 /** Starts a target; BENCH_NODE_FLAGS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) go to its node. */
 export async function startServer(target: Target): Promise<Server> {
-  const child = spawn(process.env.PIN ? "taskset" : process.execPath, [...(process.env.PIN ? ["-c", process.env.PIN, process.execPath] : []), ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), path.join(here, 'servers', target.script)], {
+  const node = [process.execPath, ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), path.join(here, 'servers', target.script)];
+  const command = targetsCore === undefined ? node : ['taskset', '-c', String(targetsCore), ...node];
+  const child = spawn(command[0]!, command.slice(1), {
     env: { ...process.env, PREFIX: target.prefix, REDIS_URL, BENCH_SECRET: SECRET, PORT: '0', ...target.env },
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
@@ -66,6 +69,35 @@ export async function startServer(target: Target): Promise<Server> {
     });
   return { target, child, port, ask };
 }
+
+/** With `--pin`: the core targets (and a local Redis) run on; the bench itself runs on another. */
+let targetsCore: number | undefined;
+let redisAffinity: { pid: number; cpus: string } | undefined;
+
+const affinityOf = (pid: number) => /list: (\S+)/.exec(execFileSync('taskset', ['-pc', String(pid)], { encoding: 'utf8' }))?.[1] ?? '';
+
+export const pinning = {
+  async start(): Promise<{ generator: number; targets: number }> {
+    if (os.cpus().length < 2) throw new Error('--pin needs at least 2 cores');
+    execFileSync('taskset', ['-pc', '0', String(process.pid)]);
+    targetsCore = 1;
+    const pid = Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]);
+    try {
+      // Only a Redis on this machine, and only if we may: restored when the suite ends.
+      if (/^redis:\/\/(127\.0\.0\.1|localhost)[:/]/.test(REDIS_URL) && pid) {
+        redisAffinity = { pid, cpus: affinityOf(pid) };
+        execFileSync('taskset', ['-pc', String(targetsCore), String(pid)]);
+      }
+    } catch {
+      redisAffinity = undefined;
+    }
+    return { generator: 0, targets: targetsCore };
+  },
+  async stop(): Promise<void> {
+    if (redisAffinity) execFileSync('taskset', ['-pc', redisAffinity.cpus, String(redisAffinity.pid)]);
+    redisAffinity = undefined;
+  },
+};
 
 export async function stopServer(server: Server): Promise<void> {
   const exited = new Promise((r) => server.child.once('exit', r));

@@ -3,13 +3,16 @@
  * the same run and on the same Redis. Prints progress, then the tables BENCHMARKS.md shows; exits
  * non-zero if any accepted event went missing.
  *
- *   npm run bench -- [--seconds 4] [--rounds 3] [--connections 50] [--only ingest|e2e|memory] [--memory-minutes 0]
+ *   npm run bench -- [--seconds 4] [--rounds 3] [--connections 50] [--only ingest|e2e|memory] [--memory-minutes 0] [--pin]
+ *
+ * --pin (Linux, 2+ cores): the load generator on the first core, the targets and a local Redis on the
+ * second, as if the senders were on other machines; CPU readings then vary far less between rounds.
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { runE2e } from './e2e.js';
 import { runIngest } from './ingest.js';
-import { redis } from './lib.js';
+import { pinning, redis } from './lib.js';
 import { runMemory } from './memory.js';
 
 const { values } = parseArgs({
@@ -19,8 +22,10 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '50' },
     only: { type: 'string' },
     'memory-minutes': { type: 'string', default: '0' },
+    pin: { type: 'boolean', default: false },
   },
 });
+const pinned = values.pin ? await pinning.start() : undefined;
 const options = { seconds: Number(values.seconds), rounds: Number(values.rounds), connections: Number(values.connections) };
 const started = Date.now();
 const log = (line: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
@@ -30,7 +35,7 @@ const redisVersion = /redis_version:(\S+)/.exec(await redis.info('server'))?.[1]
 const setting = async (name: string) => ((await redis.config('GET', name)) as string[])[1];
 const persistence = (await setting('appendonly')) === 'yes' ? 'AOF' : (await setting('save')) ? 'RDB snapshots' : 'no persistence';
 const cpus = os.cpus();
-const environment = `Node ${process.version}, BullMQ ${await version('bullmq')} (and ${await version('bullmq5')} for comparison), Fastify ${await version('fastify')}, Redis ${redisVersion} (${persistence}), ${cpus.length} cores (${cpus[0]?.model.trim()}), shared by the load generator, the targets and Redis; ${options.rounds} rounds × ${options.seconds} s, ${options.connections} connections at saturation`;
+const environment = `Node ${process.version}, BullMQ ${await version('bullmq')} (and ${await version('bullmq5')} for comparison), Fastify ${await version('fastify')}, Redis ${redisVersion} (${persistence}), ${cpus.length} cores (${cpus[0]?.model.trim()}), ${pinned ? `pinned: the load generator on core ${pinned.generator}, the targets and Redis on core ${pinned.targets}` : 'shared by the load generator, the targets and Redis'}; ${options.rounds} rounds × ${options.seconds} s, ${options.connections} connections at saturation`;
 
 const sections: string[] = [`${environment}`, ''];
 let lost = false;
@@ -50,6 +55,7 @@ try {
     sections.push('### Memory', '', ...r.report, '');
   }
 } finally {
+  await pinning.stop();
   redis.disconnect();
 }
 console.log(`\n${sections.join('\n')}\nSuite time: ${((Date.now() - started) / 60_000).toFixed(1)} min`);

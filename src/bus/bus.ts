@@ -59,7 +59,10 @@ export class Bus {
   readonly connection: Redis;
   readonly prefix: string;
   private router!: Router<FunctionConfig>;
+  /** BullMQ Queue objects made so far, by function (see `queue`). */
   private readonly queues = new Map<string, Queue>();
+  /** Function → its queue's name. */
+  private queueNames = new Map<string, string>();
   /** Per function: the queue's key prefix and the fixed part of its job options JSON. */
   private readonly targets = new Map<string, QueueTarget>();
   private readonly enqueuer: BatchingEnqueuer;
@@ -85,16 +88,16 @@ export class Bus {
 
   /** Routes to these functions from now on (config reload); queues of removed functions are closed. */
   setFunctions(functions: readonly FunctionConfig[]): void {
-    const names = new Set(functions.map((f) => f.name));
+    const next = new Map(functions.map((f) => [f.name, f.queue]));
     for (const [name, queue] of this.queues) {
-      if (!names.has(name)) {
+      if (next.get(name) !== queue.name) {
         this.queues.delete(name);
-        this.targets.delete(name);
         void queue.close();
       }
     }
+    for (const name of this.targets.keys()) if (!next.has(name)) this.targets.delete(name);
+    this.queueNames = next;
     for (const fn of functions) {
-      if (!this.queues.has(fn.name)) this.queues.set(fn.name, new Queue(fn.queue, { connection: this.connection, prefix: this.prefix }));
       const jobOptions: JobsOptions = {
         attempts: fn.attempts,
         backoff: { type: fn.backoff.type, delay: fn.backoff.delay },
@@ -111,8 +114,19 @@ export class Bus {
     this.router = new Router(functions);
   }
 
+  /**
+   * A function's BullMQ queue, for reading and managing it (counts, jobs, pause, dead letters).
+   * Made on first use: publishing never needs one, and a thousand functions' Queue objects would
+   * otherwise hold megabytes that every garbage collection walks.
+   */
   queue(functionName: string): Queue | undefined {
-    return this.queues.get(functionName);
+    let queue = this.queues.get(functionName);
+    const name = this.queueNames.get(functionName);
+    if (!queue && name !== undefined && !this.closed) {
+      queue = new Queue(name, { connection: this.connection, prefix: this.prefix });
+      this.queues.set(functionName, queue);
+    }
+    return queue;
   }
 
   /** `connector` names where the events came from; given, their arrival is journaled. */
