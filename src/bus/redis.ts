@@ -65,9 +65,9 @@ const retryStrategy = (times: number): number => Math.min(100 * 2 ** Math.min(ti
 /** For enqueueing: no offline queue and one retry, so a request never waits on a dead Redis. */
 export function producerConnection(target: RedisTarget): Redis {
   const options: RedisOptions = { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000, retryStrategy, reconnectOnError, lazyConnect: false };
-  const redis = typeof target === 'string' ? new Redis(target, options) : new Redis({ ...sentinelOptions(target), ...options });
-  coalesceWrites(redis);
-  return redis;
+  // Not coalesced (see coalesceWrites): a producer writes once per batch already, and holding a lone
+  // request's write to the end of the tick measurably added latency at low load.
+  return typeof target === 'string' ? new Redis(target, options) : new Redis({ ...sentinelOptions(target), ...options });
 }
 
 /** Options for BullMQ workers, which keep blocking connections open and must retry forever. */
