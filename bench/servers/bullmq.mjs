@@ -3,7 +3,7 @@
 //   { cmd: 'produce', name, rate, seconds }        → adds at a steady rate to queue `name` (its worker runs elsewhere)
 //   { cmd: 'consume', name, concurrency }          → starts a no-op Worker on queue `name`
 //   { cmd: 'consumed', name, count }               → waits for `count` jobs, then their latencies; stops the Worker
-//   { cmd: 'drain', jobs, concurrency }            → a prefilled queue's drain rate (jobs/s)
+//   { cmd: 'drain', jobs, concurrency, opts? }     → a prefilled queue's drain rate (jobs/s)
 // BULLMQ=bullmq5 runs the same against BullMQ 5.
 import { Redis } from 'ioredis';
 
@@ -55,10 +55,11 @@ async function latency({ rate, seconds, concurrency }) {
   return consumed({ name, count: sent });
 }
 
-async function drain({ jobs, concurrency }) {
+/** `opts`: job options for every job (e.g. a retention policy like Switchboard's); none by default. */
+async function drain({ jobs, concurrency, opts }) {
   const name = `drain-${++run}`;
   const queue = new Queue(name, { connection: new Redis(connection.url), prefix });
-  for (let i = 0; i < jobs; i += 1000) await queue.addBulk(Array.from({ length: Math.min(1000, jobs - i) }, () => ({ name: 'webhook', data: body })));
+  for (let i = 0; i < jobs; i += 1000) await queue.addBulk(Array.from({ length: Math.min(1000, jobs - i) }, () => ({ name: 'webhook', data: body, ...(opts ? { opts } : {}) })));
   let done = 0;
   let finished;
   const all = new Promise((r) => (finished = r));
