@@ -41,13 +41,14 @@ const sb = await startSwitchboard({
   importModule: (specifier) => import(specifier),
 });
 const { statsMessage } = await import('./noop-function.mjs');
-// When each request arrived (GitHub delivery id, which becomes the event id → epoch ms): the end-to-end
-// latency runs from here to the function's start, as the performance issue defines it.
+// When each request had arrived, body included (GitHub delivery id, which becomes the event id →
+// epoch ms): the end-to-end latency runs from here to the function's start, as the performance issue
+// defines it.
 const receivedAt = {};
 const now = () => performance.timeOrigin + performance.now();
 sb.gateway?.app.server.on('request', (request) => {
   const id = request.headers['x-github-delivery'];
-  if (typeof id === 'string') receivedAt[id] = now();
+  if (typeof id === 'string') request.once('end', () => (receivedAt[id] = now()));
 });
 process.on('message', (message) => {
   if (message === 'received') return process.send?.({ receivedAt });
