@@ -153,7 +153,8 @@ export class BatchingEnqueuer {
     private readonly timeoutMs: number,
     /** Where arrivals are journaled; without it, arrivals given to enqueue are ignored. */
     private readonly journal: JournalLayout | undefined,
-    private readonly maxInFlight = Number(process.env.MIF ?? 4),
+    /** Calls in flight before publishes wait to join the next one (the issue asks for several). */
+    private readonly maxInFlight = 4,
     private readonly maxBatchJobs = 500,
   ) {
     if (!(redis as unknown as Partial<WithEnqueue>).switchboardEnqueue) redis.defineCommand('switchboardEnqueue', { numberOfKeys: 0, lua: LUA });
