@@ -61,8 +61,6 @@ export class Bus {
   private router!: Router<FunctionConfig>;
   /** BullMQ Queue objects made so far, by function (see `queue`). */
   private readonly queues = new Map<string, Queue>();
-  /** Function → its queue's name. */
-  private queueNames = new Map<string, string>();
   /** Per function: the queue's key prefix and the fixed part of its job options JSON. */
   private readonly targets = new Map<string, QueueTarget>();
   private readonly enqueuer: BatchingEnqueuer;
@@ -96,7 +94,6 @@ export class Bus {
       }
     }
     for (const name of this.targets.keys()) if (!next.has(name)) this.targets.delete(name);
-    this.queueNames = next;
     for (const fn of functions) {
       const jobOptions: JobsOptions = {
         attempts: fn.attempts,
@@ -121,12 +118,17 @@ export class Bus {
    */
   queue(functionName: string): Queue | undefined {
     let queue = this.queues.get(functionName);
-    const name = this.queueNames.get(functionName);
-    if (!queue && name !== undefined && !this.closed) {
-      queue = new Queue(name, { connection: this.connection, prefix: this.prefix });
+    const target = this.targets.get(functionName);
+    if (!queue && target && !this.closed) {
+      queue = new Queue(this.queueNameOf(target), { connection: this.connection, prefix: this.prefix });
       this.queues.set(functionName, queue);
     }
     return queue;
+  }
+
+  /** The queue's name, from its key prefix `<prefix>:<queue>:`. */
+  private queueNameOf(target: QueueTarget): string {
+    return target.queueKey.slice(this.prefix.length + 1, -1);
   }
 
   /** `connector` names where the events came from; given, their arrival is journaled. */
@@ -167,7 +169,7 @@ export class Bus {
     let refused: Set<string> | undefined;
     for (let i = 0; i < results.length; i++) {
       if (results[i] === 0) duplicates++;
-      else if (results[i] === -1) (refused ??= new Set()).add(jobs[i]!.target.queueKey.slice(this.prefix.length + 1, -1));
+      else if (results[i] === -1) (refused ??= new Set()).add(this.queueNameOf(jobs[i]!.target));
     }
     if (refused) {
       this.refusedForBackpressure += events.length;
