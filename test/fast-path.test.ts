@@ -5,6 +5,7 @@ import type { CloudEvent } from '../src/events/cloudevent.js';
 import { QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { coalesceWrites } from '../src/bus/redis.js';
+import { BatchingEnqueuer, type JobSpec, type QueueTarget } from '../src/bus/enqueue.js';
 import { arrivalLines, Journal, journalEntryJson, journalLayout, TrimSchedule } from '../src/ops/journal.js';
 import { bootSwitchboard, captureLogs, deleteKeys, REDIS_URL, uniquePrefix, waitFor } from './helpers/index.js';
 
@@ -283,5 +284,68 @@ describe('coalesced writes', () => {
       await redis.del(`${prefix}:counter`);
       redis.disconnect();
     }
+  });
+});
+
+describe('batching follows the event loop', () => {
+  const prefix = uniquePrefix('turns');
+  const target: QueueTarget = { queueKey: `${prefix}:q:`, optsTail: '"attempts":1}', highWaterMark: 0, waitingEvents: false };
+  const job = (id: string): JobSpec => ({ target, jobId: id, name: 'com.example.load', data: JSON.stringify({ id }), dedupTtlMs: 60_000 });
+  /** The enqueue calls that reached Redis, with their job counts; `gate` holds each call until released. */
+  const instrument = (redis: Redis, enqueuer: BatchingEnqueuer, gated = false) => {
+    const calls: { jobs: number; timerHadFired: boolean }[] = [];
+    const releases: (() => void)[] = [];
+    let timerFired = false;
+    const withCommand = redis as unknown as { switchboardEnqueue(...args: (string | number)[]): Promise<unknown> };
+    const real = withCommand.switchboardEnqueue.bind(redis);
+    withCommand.switchboardEnqueue = (...args) => {
+      const queues = Number(args[1]);
+      calls.push({ jobs: Number(args[2 + queues * 4]), timerHadFired: timerFired });
+      if (!gated) return real(...args);
+      return new Promise((resolve, reject) => releases.push(() => real(...args).then(resolve, reject)));
+    };
+    return { calls, releases, enqueuer, armTimer: () => ((timerFired = false), setTimeout(() => (timerFired = true), 0)) };
+  };
+  let redis: Redis;
+  beforeEach(() => {
+    redis = new Redis(REDIS_URL);
+  });
+  afterEach(async () => {
+    redis.disconnect();
+    await deleteKeys(prefix);
+  });
+
+  test('a lone publish leaves in the turn it was made in, before any timer fires; publishes of one turn leave in one call', async () => {
+    const t = instrument(redis, new BatchingEnqueuer(redis, 2000, undefined));
+    t.armTimer();
+    expect(await t.enqueuer.enqueue([job('lone')])).toEqual([1]);
+    expect(t.calls).toEqual([{ jobs: 1, timerHadFired: false }]);
+
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => t.enqueuer.enqueue([job(`turn-${i}`)])));
+    expect(results).toEqual(Array.from({ length: 50 }, () => [1]));
+    expect(t.calls.slice(1)).toEqual([{ jobs: 50, timerHadFired: expect.any(Boolean) }]);
+    expect(await redis.llen(`${prefix}:q:wait`)).toBe(51);
+  });
+
+  test('with every call slot taken, publishes of later turns wait and leave together when a call returns', async () => {
+    const t = instrument(redis, new BatchingEnqueuer(redis, 5000, undefined, 2), true);
+    const first = t.enqueuer.enqueue([job('a')]);
+    await new Promise((r) => setImmediate(r));
+    const second = t.enqueuer.enqueue([job('b')]);
+    await new Promise((r) => setImmediate(r));
+    expect(t.calls.map((c) => c.jobs)).toEqual([1, 1]); // two slots, two calls in flight
+    const later: Promise<unknown>[] = [];
+    for (const id of ['c', 'd', 'e']) {
+      later.push(t.enqueuer.enqueue([job(id)]));
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(t.calls).toHaveLength(2); // no slot free: they wait
+    t.releases.shift()!();
+    expect(await first).toEqual([1]);
+    await new Promise((r) => setImmediate(r));
+    expect(t.calls.map((c) => c.jobs)).toEqual([1, 1, 3]);
+    t.releases.splice(0).forEach((release) => release());
+    expect(await Promise.all([second, ...later])).toEqual([[1], [1], [1], [1]]);
+    expect(await redis.lrange(`${prefix}:q:wait`, 0, -1)).toEqual(['e', 'd', 'c', 'b', 'a']);
   });
 });
