@@ -78,6 +78,29 @@ describe('the dedup window outlives the job', () => {
   });
 });
 
+describe('a job that outlives its dedup window', () => {
+  test('is neither overwritten nor queued twice when its event comes again, alone or among new ones in one call', async () => {
+    const prefix = uniquePrefix('fastjob');
+    const bus = new Bus({ redis: REDIS_URL, prefix, functions: [fn('a')], dedupWindowMs: 60_000, enqueueTimeoutMs: 2000, log: captureLogs().log });
+    try {
+      await bus.waitUntilReady(5000);
+      await bus.publish([event('kept')], { dedupWindowMs: 30 });
+      const key = `${prefix}:fn.a:${jobIdFor('a', event('kept'))}`;
+      const stored = await bus.connection.hgetall(key);
+      await waitFor(async () => (await bus.connection.exists(`${prefix}:fn.a:de:${jobIdFor('a', event('kept'))}`)) === 0, 'the dedup key to expire');
+      const later = { ...event('kept'), data: { changed: true } };
+      expect(await bus.publish([later])).toMatchObject({ routed: 1, duplicates: 1 });
+      // In one call with new events: those are enqueued, the existing job is left alone.
+      expect(await bus.publish([event('new-1'), later, event('new-2')])).toMatchObject({ routed: 3, duplicates: 1 });
+      expect(await bus.connection.hgetall(key)).toEqual(stored);
+      expect(await bus.connection.lrange(`${prefix}:fn.a:wait`, 0, -1)).toEqual([jobIdFor('a', event('new-2')), jobIdFor('a', event('new-1')), jobIdFor('a', event('kept'))]);
+    } finally {
+      await bus.close();
+      await deleteKeys(prefix);
+    }
+  });
+});
+
 describe("BullMQ's waiting events", () => {
   test('off by default: the queue\'s event stream gets no entry per job; on: QueueEvents listeners see each job waiting', async () => {
     const prefix = uniquePrefix('fastev');

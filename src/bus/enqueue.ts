@@ -42,15 +42,26 @@ end
 local j0 = 3 + nq * 4
 local n = tonumber(ARGV[j0])
 local results = {}
+-- A job may outlive its dedup key (a window shorter than the job's retention): its hash must not be
+-- overwritten. One EXISTS over the whole batch answers for all in the usual case, where none exist.
+local jobKeys = {}
+for i = 0, n - 1 do
+  local b = j0 + 1 + i * 5
+  jobKeys[i + 1] = queues[tonumber(ARGV[b])].key .. ARGV[b + 1]
+end
+local someExist = false
+for c = 1, n, 1000 do
+  if rcall('EXISTS', unpack(jobKeys, c, math.min(c + 999, n))) > 0 then someExist = true end
+end
 for i = 0, n - 1 do
   local b = j0 + 1 + i * 5
   local q = queues[tonumber(ARGV[b])]
   local jobId = ARGV[b + 1]
   local ttl = ARGV[b + 4]
-  local jobKey = q.key .. jobId
+  local jobKey = jobKeys[i + 1]
   if q.highWater > 0 and q.waiting >= q.highWater then
     results[i + 1] = -1
-  elseif rcall('EXISTS', jobKey) == 1 or not rcall('SET', q.key .. 'de:' .. jobId, jobId, 'PX', ttl, 'NX') then
+  elseif (someExist and rcall('EXISTS', jobKey) == 1) or not rcall('SET', q.key .. 'de:' .. jobId, '1', 'PX', ttl, 'NX') then
     results[i + 1] = 0
   else
     rcall('HSET', jobKey, 'name', ARGV[b + 2], 'data', ARGV[b + 3], 'opts', '{"jobId":"' .. jobId .. '",' .. q.tail, 'timestamp', now, 'delay', 0, 'priority', 0)
