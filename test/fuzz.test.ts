@@ -8,7 +8,8 @@ import { createHmac } from 'node:crypto';
 import path from 'node:path';
 import fc from 'fast-check';
 import { ConfigError, parseConfig } from '../src/config/load.js';
-import { parseCloudEvent } from '../src/events/cloudevent.js';
+import { jobIdFor } from '../src/bus/bus.js';
+import { parseCloudEvent, serializeCloudEvent, withDataJson, type CloudEvent } from '../src/events/cloudevent.js';
 import { createOutboundAgent } from '../src/net/outbound.js';
 import { createHttpClient } from '../connectors/http/index.js';
 import { bootSwitchboard, FIXTURES, type TestSwitchboard } from './helpers/index.js';
@@ -95,6 +96,23 @@ describe('hostile input', () => {
         const res = await inject('/hooks/open', JSON.stringify(value), { 'content-type': 'application/json', 'x-id': `fuzz-${++deliveries}` });
         expect([202, 400, 413]).toContain(res.statusCode);
         expect(await queued()).toBe(res.statusCode === 202 ? before + 1 : before);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  test("the job carries a JSON body's data exactly as parsed, however the sender formatted it (the raw text is spliced into the event)", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.jsonValue(), fc.constantFrom(undefined, 0, 1, 2, '\t'), async (value, indent) => {
+        const id = `fuzz-${++deliveries}`;
+        const body = `\n ${JSON.stringify(value, null, indent)} \r\n`;
+        const res = await inject('/hooks/open', body, { 'content-type': 'application/json', 'x-id': id });
+        if (res.statusCode !== 202) return expect([400, 413]).toContain(res.statusCode);
+        const job = await t.sb.bus.queue('sink')!.getJob(jobIdFor('sink', { source: '/switchboard/webhook/open', id }));
+        const event = job!.data as { data: unknown; id: string; type: string };
+        expect(event).toMatchObject({ id, type: 'dev.switchboard.webhook', datacontenttype: 'application/json' });
+        expect(event.data).toEqual(JSON.parse(JSON.stringify(value)));
+        expect(await t.sb.bus.connection.hget(`${t.prefix}:fn.sink:${job!.id}`, 'data')).toContain(`"data":${body}}`);
       }),
       { numRuns: 100 },
     );
@@ -189,5 +207,21 @@ describe('filters that could be made to backtrack forever', () => {
   test('a regular expression with nested repetition is a config error, so sender data never meets it', async () => {
     const err = (await parseConfig('functions:\n  - name: f\n    runtime: node\n    module: ./functions/record.js\n    trigger: { type: x }\n    filter: "$match(data.s, /(a+)+$/)"\n', path.join(FIXTURES, 'switchboard.yaml'), { env: {} }).catch((e: unknown) => e)) as ConfigError;
     expect(err.issues[0]).toMatchObject({ line: 6, path: 'functions[0].filter', message: 'regular expression /(a+)+$/g can take exponential time on some inputs (nested repetition); rewrite it' });
+  });
+});
+
+describe('serializing an event whose data arrived as JSON text', () => {
+  test('gives the JSON of the event as JSON.stringify would, for any attributes and data; a replaced data is serialized anew', () => {
+    const attribute = fc.string({ maxLength: 20 });
+    fc.assert(
+      fc.property(fc.jsonValue(), attribute, fc.option(attribute, { nil: undefined }), (data, id, subject) => {
+        const event: CloudEvent = { specversion: '1.0', id: id || 'x', source: '/s', type: 't', ...(subject !== undefined ? { subject } : {}), data };
+        withDataJson(event, ` ${JSON.stringify(data, null, 1)}\n`);
+        expect(JSON.parse(serializeCloudEvent(event))).toEqual(JSON.parse(JSON.stringify(event)));
+      }),
+    );
+    const event = withDataJson<CloudEvent>({ specversion: '1.0', id: '1', source: '/s', type: 't', data: { a: 1 } }, '{"a":1}');
+    event.data = { b: 2 };
+    expect(JSON.parse(serializeCloudEvent(event))).toEqual({ specversion: '1.0', id: '1', source: '/s', type: 't', data: { b: 2 } });
   });
 });

@@ -4,7 +4,7 @@
  */
 import { hash, randomUUID } from 'node:crypto';
 import { defineConnector, type ConfigProblem, type InboundHttpRequest } from '../../src/registry/contract.js';
-import { isMediaType, isValidTimestamp, type CloudEvent } from '../../src/events/cloudevent.js';
+import { isMediaType, isValidTimestamp, nowIso, withDataJson, type CloudEvent } from '../../src/events/cloudevent.js';
 import { compileTemplate, templateRoots, type CompiledTemplate } from '../../src/events/template.js';
 import { HttpError } from '../../src/gateway/http-error.js';
 import { toBytes, toMilliseconds } from '../../src/config/units.js';
@@ -133,7 +133,7 @@ function buildEvent(
   const id = render('id', false) ?? (idFallback === 'body-hash' ? 'sha256-' + hash('sha256', rawBody).slice(0, 40) : randomUUID());
   // Built directly rather than through parseCloudEvent (this is the hot path): every attribute is a
   // non-empty string by construction; only the two that come from the request need checking.
-  const time = mapped.time ?? new Date().toISOString();
+  const time = mapped.time ?? nowIso();
   if (mapped.time !== undefined && !isValidTimestamp(time)) throw new HttpError(400, 'SWB_ERR_HTTP_MAPPING', `the request's timestamp "${time}" is not RFC 3339`);
   if (payload.datacontenttype !== undefined && !isMediaType(payload.datacontenttype)) {
     throw new HttpError(400, 'SWB_ERR_HTTP_BODY_INVALID', `content-type "${payload.datacontenttype}" is not a media type`);
@@ -142,6 +142,7 @@ function buildEvent(
   if (subject) event.subject = subject;
   if (payload.datacontenttype !== undefined) event.datacontenttype = payload.datacontenttype;
   if (payload.data !== undefined) event.data = payload.data;
+  if (payload.json !== undefined) withDataJson(event, payload.json);
   if (payload.data_base64 !== undefined) event.data_base64 = payload.data_base64;
   event.connector = connector;
   // The sender's trace continues through the event (the CloudEvents distributed-tracing extension).

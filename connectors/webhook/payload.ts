@@ -8,6 +8,8 @@ export interface Payload {
   data?: unknown;
   data_base64?: string;
   datacontenttype?: string;
+  /** The JSON text `data` was parsed from, when it was. */
+  json?: string;
 }
 
 export function parsePayload(raw: Buffer, contentTypeHeader: string | undefined): Payload {
@@ -16,13 +18,14 @@ export function parsePayload(raw: Buffer, contentTypeHeader: string | undefined)
   const mediaType = contentType.split(';', 1)[0]!.trim().toLowerCase();
   if (mediaType === 'application/json' || mediaType.endsWith('+json')) {
     let value: unknown;
+    const json = raw.toString('utf8');
     try {
       // Rejects __proto__ and constructor.prototype keys instead of building a poisoned object.
-      value = secureJson.parse(raw.toString('utf8'), undefined, { protoAction: 'error', constructorAction: 'error' });
+      value = secureJson.parse(json, undefined, { protoAction: 'error', constructorAction: 'error' });
     } catch (err) {
       throw new HttpError(400, 'SWB_ERR_HTTP_BODY_INVALID', `body is not valid JSON: ${(err as Error).message}`);
     }
-    return { value, data: value, datacontenttype: 'application/json' };
+    return { value, data: value, datacontenttype: 'application/json', json };
   }
   if (mediaType === 'application/x-www-form-urlencoded') {
     const value: Record<string, string | string[]> = Object.create(null);

@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { FunctionConfig } from '../config/load.js';
 import { SwitchboardError } from '../errors.js';
-import type { CloudEvent } from '../events/cloudevent.js';
+import { nowIso, serializeCloudEvent, type CloudEvent } from '../events/cloudevent.js';
 import type { PoisonEntry, PublishOptions, PublishResult } from '../registry/contract.js';
 import { arrivalLines, type JournalLayout } from '../ops/journal.js';
 import { BatchingEnqueuer, EnqueueTimeoutError, type Arrival, type JobSpec, type QueueTarget } from './enqueue.js';
@@ -137,7 +137,7 @@ export class Bus {
     const ttl = options.dedupWindowMs ?? this.options.dedupWindowMs;
     const jobs: JobSpec[] = [];
     const arrivals: Arrival[] = [];
-    const at = connector !== undefined && this.options.journal ? new Date().toISOString() : undefined;
+    const at = connector !== undefined && this.options.journal ? nowIso() : undefined;
     const unrouted: Promise<unknown>[] = [];
     const routes: string[][] = [];
     for (const event of events) {
@@ -150,7 +150,7 @@ export class Bus {
         unrouted.push(this.connection.xadd(`${this.prefix}:unrouted`, 'MAXLEN', '~', UNROUTED_MAX, '*', 'event', JSON.stringify(event)));
         continue;
       }
-      const data = JSON.stringify(event);
+      const data = serializeCloudEvent(event);
       for (const fn of targets) {
         const target = this.targets.get(fn.name)!;
         const jobId = jobIdFor(fn.name, event);

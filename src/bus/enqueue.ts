@@ -180,14 +180,7 @@ export class BatchingEnqueuer {
 
   enqueue(jobs: JobSpec[], arrivals?: Arrival[]): Promise<EnqueueResult[]> {
     return new Promise((resolve, reject) => {
-      const pending: Pending = {
-        jobs,
-        arrivals: this.journal ? arrivals : undefined,
-        deadline: Date.now() + this.timeoutMs,
-        settled: false,
-        resolve: (results) => this.settle(pending, () => resolve(results)),
-        reject: (err) => this.settle(pending, () => reject(err)),
-      };
+      const pending: Pending = { jobs, arrivals: this.journal ? arrivals : undefined, deadline: Date.now() + this.timeoutMs, settled: false, resolve, reject };
       this.unsettled.add(pending);
       this.sweeper ??= setInterval(() => this.sweep(), SWEEP_MS).unref();
       this.queue.push(pending);
@@ -207,17 +200,19 @@ export class BatchingEnqueuer {
     while (this.queue.length > 0 && this.inFlight < this.maxInFlight) this.flush();
   };
 
-  private settle(pending: Pending, answer: () => void): void {
+  /** Answers a publish once: with its results, or with the error (a timeout may have answered first). */
+  private settle(pending: Pending, results: EnqueueResult[] | undefined, err?: unknown): void {
     if (pending.settled) return;
     pending.settled = true;
     this.unsettled.delete(pending);
-    answer();
+    if (results) pending.resolve(results);
+    else pending.reject(err);
   }
 
   private sweep(): void {
     const now = Date.now();
     for (const pending of this.unsettled) {
-      if (pending.deadline <= now) pending.reject(new EnqueueTimeoutError(`Redis did not answer within ${this.timeoutMs} ms`));
+      if (pending.deadline <= now) this.settle(pending, undefined, new EnqueueTimeoutError(`Redis did not answer within ${this.timeoutMs} ms`));
     }
     // A timed-out publish still queued is dropped: its sender was told it failed and will retry.
     this.queue = this.queue.filter((p) => !p.settled);
@@ -262,13 +257,13 @@ export class BatchingEnqueuer {
       (results) => {
         let offset = 0;
         for (const pending of batch) {
-          pending.resolve(results.slice(offset, offset + pending.jobs.length));
+          this.settle(pending, results.slice(offset, offset + pending.jobs.length));
           offset += pending.jobs.length;
         }
         this.done();
       },
       (err: unknown) => {
-        for (const pending of batch) pending.reject(err);
+        for (const pending of batch) this.settle(pending, undefined, err);
         this.done();
       },
     );

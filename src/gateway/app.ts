@@ -188,14 +188,14 @@ interface Answer {
 
 /** Writes an answer as Fastify's reply.send would: objects as JSON, strings as text, buffers as bytes. */
 function writeAnswer(response: ServerResponse, answer: Answer): void {
-  const { status, headers = {}, body } = answer;
+  const { status, headers, body } = answer;
   let payload: string | Buffer;
   let contentType: string;
   if (Buffer.isBuffer(body)) [payload, contentType] = [body, 'application/octet-stream'];
   else if (typeof body === 'string' || body === undefined || body === null) [payload, contentType] = [body ?? '', 'text/plain; charset=utf-8'];
   else [payload, contentType] = [JSON.stringify(body), 'application/json; charset=utf-8'];
   const out: Record<string, string | number> = { 'content-type': contentType };
-  for (const [name, value] of Object.entries(headers)) out[name.toLowerCase()] = value;
+  for (const name in headers) out[name.toLowerCase()] = headers[name]!;
   if (status === 204 || status === 304) payload = '';
   else out['content-length'] = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
   response.writeHead(status, out);

@@ -6,6 +6,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { nowIso } from '../events/cloudevent.js';
 
 export type JournalEntry =
   | { kind: 'received'; at: string; connector: string; type: string; source: string }
@@ -172,7 +173,7 @@ export class Journal {
 
   /** Appends entries; never throws and is not awaited. Entries of one event-loop turn share one pipeline. */
   record(eventId: string, ...entries: NewEntry[]): void {
-    const at = new Date().toISOString();
+    const at = nowIso();
     if (this.buffered.length === 0) setImmediate(() => this.flush());
     this.buffered.push({ eventId, entries: entries.map((e) => journalEntryJson(at, e)) });
   }
