@@ -198,6 +198,14 @@ describe('arrivals journaled by the enqueue script', () => {
       await short.publish([event('new')], {}, 'hook');
       expect(await shortJournal.get('old')).toBeUndefined();
       expect((await shortJournal.recent()).map((r) => r.id)).toEqual(['new']);
+      // Many expired at once (read from the timeline in several chunks): all leave with the next
+      // publish that trims (at most every 100 ms), the young ones stay.
+      const many = Array.from({ length: 300 }, (_, i) => event(`many-${i}`));
+      await short.publish(many, {}, 'hook');
+      await new Promise((r) => setTimeout(r, 150));
+      await short.publish([event('young-1'), event('young-2')], {}, 'hook');
+      expect((await shortJournal.recent(1000)).map((r) => r.id)).toEqual(['young-2', 'young-1']);
+      expect(await short.connection.hlen(`${shortPrefix}:journal:entries`)).toBe(2);
     } finally {
       await short.close();
       await deleteKeys(shortPrefix);

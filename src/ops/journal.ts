@@ -113,10 +113,19 @@ local function journalTrim(entriesKey, timeline, now, retention, maxEvents, limi
   local over = rcall('LLEN', timeline) - maxEvents
   local cutoff = tonumber(now) - retention
   local gone = {}
-  for _, item in ipairs(rcall('LRANGE', timeline, 0, limit - 1)) do
-    local space = string.find(item, ' ', 1, true)
-    if #gone >= over and tonumber(string.sub(item, 1, space - 1)) >= cutoff then break end
-    gone[#gone + 1] = string.sub(item, space + 1)
+  -- Read the head in chunks, the first as long as the count is over the cap (plus a few to check by
+  -- age), the next only while every item read so far had to go: below the cap, one short read.
+  local start, size, done = 0, math.min(limit, math.max(over, 0) + 16), false
+  while not done and start < limit do
+    local items = rcall('LRANGE', timeline, start, start + size - 1)
+    for _, item in ipairs(items) do
+      local space = string.find(item, ' ', 1, true)
+      if #gone >= over and tonumber(string.sub(item, 1, space - 1)) >= cutoff then done = true break end
+      gone[#gone + 1] = string.sub(item, space + 1)
+    end
+    if #items < size then done = true end
+    start = start + size
+    size = math.min(limit - start, 64)
   end
   if #gone > 0 then
     rcall('LTRIM', timeline, #gone, -1)
