@@ -101,8 +101,12 @@ local function journalAppend(entriesKey, now, eventId, lines, maxEntries, first)
     return
   end
   local all = rcall('HGET', entriesKey, eventId) .. '\\n' .. lines
-  local _, newlines = string.gsub(all, '\\n', '')
-  for _ = 1, newlines + 1 - maxEntries do all = string.sub(all, string.find(all, '\\n', 1, true) + 1) end
+  -- Every entry is at least 49 characters ({"at":"<24>","kind":"<6 or more>"…}) and a line break: a
+  -- shorter text holds at most maxEntries entries, and needs no counting.
+  if #all >= 50 * maxEntries then
+    local _, newlines = string.gsub(all, '\\n', '')
+    for _ = 1, newlines + 1 - maxEntries do all = string.sub(all, string.find(all, '\\n', 1, true) + 1) end
+  end
   rcall('HSET', entriesKey, eventId, all)
 end
 local function journalTimeline(timeline, first)
