@@ -358,25 +358,30 @@ describe('batching follows the event loop', () => {
     expect(await redis.llen(`${prefix}:q:wait`)).toBe(51);
   });
 
-  test('with every call slot taken, publishes of later turns wait and leave together when a call returns', async () => {
-    const t = instrument(redis, new BatchingEnqueuer(redis, 5000, undefined, 2), true);
+  test('while a call is pending, small batches wait for it to return and leave together; a large one takes a free slot; none beyond the slots', async () => {
+    const t = instrument(redis, new BatchingEnqueuer(redis, 5000, undefined, 2, 16), true);
+    const turn = () => new Promise((r) => setImmediate(r));
     const first = t.enqueuer.enqueue([job('a')]);
-    await new Promise((r) => setImmediate(r));
-    const second = t.enqueuer.enqueue([job('b')]);
-    await new Promise((r) => setImmediate(r));
-    expect(t.calls.map((c) => c.jobs)).toEqual([1, 1]); // two slots, two calls in flight
-    const later: Promise<unknown>[] = [];
-    for (const id of ['c', 'd', 'e']) {
-      later.push(t.enqueuer.enqueue([job(id)]));
-      await new Promise((r) => setImmediate(r));
-    }
-    expect(t.calls).toHaveLength(2); // no slot free: they wait
+    await turn();
+    const waiting = [t.enqueuer.enqueue([job('b')])];
+    await turn();
+    waiting.push(t.enqueuer.enqueue([job('c')]));
+    await turn();
+    expect(t.calls.map((c) => c.jobs)).toEqual([1]); // b and c wait: too few for a second call
+    const large = t.enqueuer.enqueue(Array.from({ length: 14 }, (_, i) => job(`l${i}`)));
+    await turn();
+    expect(t.calls.map((c) => c.jobs)).toEqual([1, 16]); // 16 queued: the second slot takes them
+    const later = [t.enqueuer.enqueue(Array.from({ length: 20 }, (_, i) => job(`m${i}`))), t.enqueuer.enqueue([job('z')])];
+    await turn();
+    expect(t.calls).toHaveLength(2); // both slots taken
     t.releases.shift()!();
     expect(await first).toEqual([1]);
-    await new Promise((r) => setImmediate(r));
-    expect(t.calls.map((c) => c.jobs)).toEqual([1, 1, 3]);
+    await turn();
+    expect(t.calls.map((c) => c.jobs)).toEqual([1, 16, 21]); // a slot came free: the rest in one call
     t.releases.splice(0).forEach((release) => release());
-    expect(await Promise.all([second, ...later])).toEqual([[1], [1], [1], [1]]);
-    expect(await redis.lrange(`${prefix}:q:wait`, 0, -1)).toEqual(['e', 'd', 'c', 'b', 'a']);
+    const results = await Promise.all([...waiting, large, ...later]);
+    expect(results.flat().every((r) => r === 1)).toBe(true);
+    expect(await redis.llen(`${prefix}:q:wait`)).toBe(38);
+    expect((await redis.lrange(`${prefix}:q:wait`, -3, -1)).reverse()).toEqual(['a', 'b', 'c']);
   });
 });
