@@ -3,7 +3,7 @@
  * the same run and on the same Redis. Prints progress, then the tables BENCHMARKS.md shows; exits
  * non-zero if any accepted event went missing.
  *
- *   npm run bench -- [--seconds 4] [--rounds 3] [--connections 50] [--only ingest|e2e|memory] [--memory-minutes 0] [--pin]
+ *   npm run bench -- [--seconds 2] [--rounds 6] [--connections 50] [--only ingest|e2e|memory] [--memory-minutes 0] [--pin]
  *
  * --pin (Linux, 2+ cores): the load generator on the first core, the targets and a local Redis on the
  * second, as if the senders were on other machines; CPU readings then vary far less between rounds.
@@ -17,8 +17,8 @@ import { runMemory } from './memory.js';
 
 const { values } = parseArgs({
   options: {
-    seconds: { type: 'string', default: '4' },
-    rounds: { type: 'string', default: '3' },
+    seconds: { type: 'string', default: '2' },
+    rounds: { type: 'string', default: '6' },
     connections: { type: 'string', default: '50' },
     only: { type: 'string' },
     'memory-minutes': { type: 'string', default: '0' },
