@@ -4,7 +4,7 @@
  */
 import { hash, randomUUID } from 'node:crypto';
 import { defineConnector, type ConfigProblem, type InboundHttpRequest } from '../../src/registry/contract.js';
-import { isMediaType, isValidTimestamp, nowIso, withDataJson, type CloudEvent } from '../../src/events/cloudevent.js';
+import { isMediaType, isValidTimestamp, nowIso, type CloudEvent } from '../../src/events/cloudevent.js';
 import { compileTemplate, templateRoots, type CompiledTemplate } from '../../src/events/template.js';
 import { HttpError } from '../../src/gateway/http-error.js';
 import { toBytes, toMilliseconds } from '../../src/config/units.js';
@@ -83,7 +83,7 @@ export default defineConnector({
               return handshake;
             }
             const event = buildEvent(ctx.name, preset, templates, config.event.idFallback, scope, request.rawBody, payload);
-            await io.publish([event], publishOptions);
+            await io.publish([event], payload.json === undefined ? publishOptions : { ...publishOptions, dataJson: [payload.json] });
             ctx.log.info({ eventId: event.id, type: event.type, outcome: 'accepted' }, 'event accepted');
             return preset?.accepted?.(scope, event.id) ?? { status: 202, headers: { 'switchboard-event-id': event.id }, body: { id: event.id, status: 'accepted' } };
           } catch (err) {
@@ -142,7 +142,6 @@ function buildEvent(
   if (subject) event.subject = subject;
   if (payload.datacontenttype !== undefined) event.datacontenttype = payload.datacontenttype;
   if (payload.data !== undefined) event.data = payload.data;
-  if (payload.json !== undefined) withDataJson(event, payload.json);
   if (payload.data_base64 !== undefined) event.data_base64 = payload.data_base64;
   event.connector = connector;
   // The sender's trace continues through the event (the CloudEvents distributed-tracing extension).

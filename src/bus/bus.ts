@@ -140,7 +140,8 @@ export class Bus {
     const at = connector !== undefined && this.options.journal ? nowIso() : undefined;
     const unrouted: Promise<unknown>[] = [];
     const routes: string[][] = [];
-    for (const event of events) {
+    for (let e = 0; e < events.length; e++) {
+      const event = events[e]!;
       const matched = this.router.match(event);
       const targets = matched.some((t) => t.filter) ? await this.applyFilters(event, matched) : matched;
       const to = targets.map((t) => t.name);
@@ -150,7 +151,7 @@ export class Bus {
         unrouted.push(this.connection.xadd(`${this.prefix}:unrouted`, 'MAXLEN', '~', UNROUTED_MAX, '*', 'event', JSON.stringify(event)));
         continue;
       }
-      const data = serializeCloudEvent(event);
+      const data = serializeCloudEvent(event, options.dataJson?.[e]);
       for (const fn of targets) {
         const target = this.targets.get(fn.name)!;
         const jobId = jobIdFor(fn.name, event);

@@ -69,6 +69,11 @@ export interface HttpRouter {
 export interface PublishOptions {
   /** How long these events' ids are remembered for dedup; defaults to bus.dedupWindow. */
   dedupWindowMs?: number;
+  /**
+   * Per event (same order), the JSON text its `data` was parsed from, when it was (a webhook's raw
+   * body): the bus splices the text into the job instead of serializing `data` again.
+   */
+  dataJson?: readonly (string | undefined)[];
 }
 
 export interface InboundIO {
