@@ -67,8 +67,9 @@ const omitData = (key: string, value: unknown) => (key === 'data' ? undefined : 
  * The event as JSON (structured mode). Given `dataJson`, the JSON text `event.data` was parsed from,
  * that text is spliced in instead of serializing `data` again: the same JSON value (the parse
  * succeeded on it), at no cost per byte, which matters for real webhook payloads of tens of kilobytes.
- * The text travels beside the event (PublishOptions.dataJson), not on it: attached to events (a
- * WeakMap, or a hidden property), it made the young collector keep and promote about 1 KiB per event.
+ * The text travels beside the event (PublishOptions.dataJson), not on it: a WeakMap from events to
+ * their text made the young collector keep and promote the events (0.5 MB per scavenge, measured with
+ * the connector answering before it publishes; none without the WeakMap).
  */
 export function serializeCloudEvent(event: CloudEvent, dataJson?: string): string {
   if (dataJson === undefined || event.data === undefined) return JSON.stringify(event);
