@@ -23,6 +23,19 @@ const fn = (name: string, extra: Partial<FunctionConfig> = {}): FunctionConfig =
 });
 const event = (id: string): CloudEvent => ({ specversion: '1.0', id, source: '/load', type: 'com.example.load', data: { id } });
 
+/** A bus with one function `a` on its own prefix, closed and cleaned up after `run`. */
+async function withBus(tag: string, run: (bus: Bus, prefix: string) => Promise<void>): Promise<void> {
+  const prefix = uniquePrefix(tag);
+  const bus = new Bus({ redis: REDIS_URL, prefix, functions: [fn('a')], dedupWindowMs: 60_000, enqueueTimeoutMs: 2000, log: captureLogs().log });
+  try {
+    await bus.waitUntilReady(5000);
+    await run(bus, prefix);
+  } finally {
+    await bus.close();
+    await deleteKeys(prefix);
+  }
+}
+
 describe('fast path', () => {
   const prefix = uniquePrefix('fast');
   let bus: Bus;
@@ -59,11 +72,8 @@ describe('fast path', () => {
 });
 
 describe('the dedup window outlives the job', () => {
-  test('a redelivery within the window is a duplicate even after BullMQ removed the finished job (retention trimming, clean, remove)', async () => {
-    const prefix = uniquePrefix('fastdd');
-    const bus = new Bus({ redis: REDIS_URL, prefix, functions: [fn('a')], dedupWindowMs: 60_000, enqueueTimeoutMs: 2000, log: captureLogs().log });
-    try {
-      await bus.waitUntilReady(5000);
+  test('a redelivery within the window is a duplicate even after BullMQ removed the finished job (retention trimming, clean, remove)', () =>
+    withBus('fastdd', async (bus) => {
       expect((await bus.publish([event('once')])).duplicates).toBe(0);
       const job = await bus.queue('a')!.getJob(jobIdFor('a', event('once')));
       await job!.remove(); // what removeOnComplete/removeOnFail trimming and queue.clean do to old jobs
@@ -71,19 +81,12 @@ describe('the dedup window outlives the job', () => {
       const again = await bus.publish([event('once')]);
       expect(again).toMatchObject({ routed: 1, duplicates: 1 });
       expect(await bus.queue('a')!.getWaitingCount()).toBe(0);
-    } finally {
-      await bus.close();
-      await deleteKeys(prefix);
-    }
-  });
+    }));
 });
 
 describe('a job that outlives its dedup window', () => {
-  test('is neither overwritten nor queued twice when its event comes again, alone or among new ones in one call', async () => {
-    const prefix = uniquePrefix('fastjob');
-    const bus = new Bus({ redis: REDIS_URL, prefix, functions: [fn('a')], dedupWindowMs: 60_000, enqueueTimeoutMs: 2000, log: captureLogs().log });
-    try {
-      await bus.waitUntilReady(5000);
+  test('is neither overwritten nor queued twice when its event comes again, alone or among new ones in one call', () =>
+    withBus('fastjob', async (bus, prefix) => {
       await bus.publish([event('kept')], { dedupWindowMs: 30 });
       const key = `${prefix}:fn.a:${jobIdFor('a', event('kept'))}`;
       const stored = await bus.connection.hgetall(key);
@@ -94,11 +97,7 @@ describe('a job that outlives its dedup window', () => {
       expect(await bus.publish([event('new-1'), later, event('new-2')])).toMatchObject({ routed: 3, duplicates: 1 });
       expect(await bus.connection.hgetall(key)).toEqual(stored);
       expect(await bus.connection.lrange(`${prefix}:fn.a:wait`, 0, -1)).toEqual([jobIdFor('a', event('new-2')), jobIdFor('a', event('new-1')), jobIdFor('a', event('kept'))]);
-    } finally {
-      await bus.close();
-      await deleteKeys(prefix);
-    }
-  });
+    }));
 });
 
 describe("BullMQ's waiting events", () => {

@@ -45,10 +45,11 @@ local n = tonumber(ARGV[j0])
 local results = {}
 -- A job may outlive its dedup key (a window shorter than the job's retention): its hash must not be
 -- overwritten. One EXISTS over the whole batch answers for all in the usual case, where none exist.
-local jobKeys = {}
+local jobQueues, jobKeys = {}, {}
 for i = 0, n - 1 do
   local b = j0 + 1 + i * 5
-  jobKeys[i + 1] = queues[tonumber(ARGV[b])].key .. ARGV[b + 1]
+  jobQueues[i + 1] = queues[tonumber(ARGV[b])]
+  jobKeys[i + 1] = jobQueues[i + 1].key .. ARGV[b + 1]
 end
 local someExist = false
 for c = 1, n, 1000 do
@@ -56,7 +57,7 @@ for c = 1, n, 1000 do
 end
 for i = 0, n - 1 do
   local b = j0 + 1 + i * 5
-  local q = queues[tonumber(ARGV[b])]
+  local q = jobQueues[i + 1]
   local jobId = ARGV[b + 1]
   local ttl = ARGV[b + 4]
   local jobKey = jobKeys[i + 1]
@@ -159,8 +160,6 @@ export class BatchingEnqueuer {
   private readonly redis: WithEnqueue;
   private queue: Pending[] = [];
   private inFlight = 0;
-  /** Jobs of the publishes queued (not yet in a call). */
-  private queuedJobs = 0;
   private flushScheduled = false;
   /** Every publish not yet answered; one sweeping timer enforces their deadlines (cheaper than a timer each). */
   private readonly unsettled = new Set<Pending>();
@@ -189,7 +188,6 @@ export class BatchingEnqueuer {
       this.unsettled.add(pending);
       this.sweeper ??= setInterval(() => this.sweep(), SWEEP_MS).unref();
       this.queue.push(pending);
-      this.queuedJobs += jobs.length;
       this.flushAtEndOfTurn();
     });
   }
@@ -203,8 +201,15 @@ export class BatchingEnqueuer {
 
   private readonly flushQueued = (): void => {
     this.flushScheduled = false;
-    while (this.queue.length > 0 && this.inFlight < this.maxInFlight && (this.inFlight === 0 || this.queuedJobs >= this.minBatchBeside)) this.flush();
+    while (this.queue.length > 0 && this.inFlight < this.maxInFlight && (this.inFlight === 0 || this.queuedJobs() >= this.minBatchBeside)) this.flush();
   };
+
+  /** Jobs of the publishes queued (not yet in a call); asked only while a call is pending. */
+  private queuedJobs(): number {
+    let jobs = 0;
+    for (const pending of this.queue) jobs += pending.jobs.length;
+    return jobs;
+  }
 
   /** Answers a publish once: with its results, or with the error (a timeout may have answered first). */
   private settle(pending: Pending, results: EnqueueResult[] | undefined, err?: unknown): void {
@@ -222,7 +227,6 @@ export class BatchingEnqueuer {
     }
     // A timed-out publish still queued is dropped: its sender was told it failed and will retry.
     this.queue = this.queue.filter((p) => !p.settled);
-    this.queuedJobs = this.queue.reduce((n, p) => n + p.jobs.length, 0);
     if (this.unsettled.size === 0 && this.sweeper) {
       clearInterval(this.sweeper);
       this.sweeper = undefined;
@@ -235,7 +239,6 @@ export class BatchingEnqueuer {
     let size = 0;
     while (count < this.queue.length && (count === 0 || size + this.queue[count]!.jobs.length <= this.maxBatchJobs)) size += this.queue[count++]!.jobs.length;
     const batch = this.queue.splice(0, count);
-    this.queuedJobs -= size;
     const queueIndex = new Map<QueueTarget, number>();
     const queueArgs: (string | number)[] = [];
     const jobArgs: (string | number)[] = [size];
