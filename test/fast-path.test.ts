@@ -5,7 +5,7 @@ import type { CloudEvent } from '../src/events/cloudevent.js';
 import { QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { coalesceWrites } from '../src/bus/redis.js';
-import { BatchingEnqueuer, type JobSpec, type QueueTarget } from '../src/bus/enqueue.js';
+import { BatchingEnqueuer, EnqueueTimeoutError, type JobSpec, type QueueTarget } from '../src/bus/enqueue.js';
 import { arrivalLines, Journal, journalEntryJson, journalLayout, TrimSchedule } from '../src/ops/journal.js';
 import { bootSwitchboard, captureLogs, deleteKeys, REDIS_URL, uniquePrefix, waitFor } from './helpers/index.js';
 
@@ -382,5 +382,30 @@ describe('batching follows the event loop', () => {
     expect(results.flat().every((r) => r === 1)).toBe(true);
     expect(await redis.llen(`${prefix}:q:wait`)).toBe(38);
     expect((await redis.lrange(`${prefix}:q:wait`, -3, -1)).reverse()).toEqual(['a', 'b', 'c']);
+  });
+
+  test('a call Redis does not answer in time fails its publishes and those queued behind it; its late answer is ignored and its slot is used again', async () => {
+    const t = instrument(redis, new BatchingEnqueuer(redis, 300, undefined, 1, 16), true);
+    const turn = () => new Promise((r) => setImmediate(r));
+    const started = Date.now();
+    const held = t.enqueuer.enqueue([job('held')]).catch((err: Error) => err);
+    await turn();
+    const queued = t.enqueuer.enqueue([job('queued')]).catch((err: Error) => err);
+    const [heldErr, queuedErr] = await Promise.all([held, queued]);
+    expect(heldErr).toBeInstanceOf(EnqueueTimeoutError);
+    expect(queuedErr).toBeInstanceOf(EnqueueTimeoutError);
+    expect((heldErr as Error).message).toBe('Redis did not answer within 300 ms');
+    // The sweep runs every 50 ms: refused within the timeout and one sweep (with room for a slow machine).
+    expect(Date.now() - started).toBeLessThan(300 + 50 + 250);
+    expect(t.calls.map((c) => c.jobs)).toEqual([1]); // the queued one never left: its sender retries it
+
+    t.releases.shift()!(); // the late answer: the job is in Redis, the publish stays failed (dedup covers a retry)
+    await waitFor(async () => (await redis.llen(`${prefix}:q:wait`)) === 1, 'the held call to reach Redis');
+    const after = t.enqueuer.enqueue([job('after')]);
+    await turn();
+    expect(t.calls.map((c) => c.jobs)).toEqual([1, 1]); // the one slot is free again
+    t.releases.shift()!();
+    expect(await after).toEqual([1]);
+    expect(await redis.lrange(`${prefix}:q:wait`, 0, -1)).toEqual(['after', 'held']);
   });
 });

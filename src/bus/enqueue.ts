@@ -158,11 +158,18 @@ type WithEnqueue = Redis & { switchboardEnqueue(...args: (string | number)[]): P
 
 export class BatchingEnqueuer {
   private readonly redis: WithEnqueue;
+  /** Publishes not yet in a call, oldest first. */
   private queue: Pending[] = [];
+  /**
+   * The batches of the calls in flight, one slot per call allowed. With the queue, this is every
+   * publish not yet answered, which one sweeping timer checks for deadlines (cheaper than a timer each).
+   * Fixed slots, not a Set: a long-lived hash table that churns leaves its replaced tables in the old
+   * generation still pointing at young publishes, which then survive every scavenge (measured: 1.3 KB
+   * promoted per request and twice the scavenge time at saturation).
+   */
+  private readonly calls: (Pending[] | undefined)[];
   private inFlight = 0;
   private flushScheduled = false;
-  /** Every publish not yet answered; one sweeping timer enforces their deadlines (cheaper than a timer each). */
-  private readonly unsettled = new Set<Pending>();
   private sweeper: NodeJS.Timeout | undefined;
   private readonly trim: TrimSchedule | undefined;
 
@@ -179,13 +186,13 @@ export class BatchingEnqueuer {
   ) {
     if (!(redis as unknown as Partial<WithEnqueue>).switchboardEnqueue) redis.defineCommand('switchboardEnqueue', { numberOfKeys: 0, lua: LUA });
     this.redis = redis as WithEnqueue;
+    this.calls = new Array<Pending[] | undefined>(maxInFlight).fill(undefined);
     this.trim = journal ? new TrimSchedule(journal.trimEveryMs) : undefined;
   }
 
   enqueue(jobs: JobSpec[], arrivals?: Arrival[]): Promise<EnqueueResult[]> {
     return new Promise((resolve, reject) => {
       const pending: Pending = { jobs, arrivals: this.journal ? arrivals : undefined, deadline: Date.now() + this.timeoutMs, settled: false, resolve, reject };
-      this.unsettled.add(pending);
       this.sweeper ??= setInterval(() => this.sweep(), SWEEP_MS).unref();
       this.queue.push(pending);
       this.flushAtEndOfTurn();
@@ -215,19 +222,20 @@ export class BatchingEnqueuer {
   private settle(pending: Pending, results: EnqueueResult[] | undefined, err?: unknown): void {
     if (pending.settled) return;
     pending.settled = true;
-    this.unsettled.delete(pending);
     if (results) pending.resolve(results);
     else pending.reject(err);
   }
 
   private sweep(): void {
     const now = Date.now();
-    for (const pending of this.unsettled) {
+    const expire = (pending: Pending) => {
       if (pending.deadline <= now) this.settle(pending, undefined, new EnqueueTimeoutError(`Redis did not answer within ${this.timeoutMs} ms`));
-    }
+    };
+    for (const batch of this.calls) batch?.forEach(expire);
+    this.queue.forEach(expire);
     // A timed-out publish still queued is dropped: its sender was told it failed and will retry.
-    this.queue = this.queue.filter((p) => !p.settled);
-    if (this.unsettled.size === 0 && this.sweeper) {
+    if (this.queue.some((p) => p.settled)) this.queue = this.queue.filter((p) => !p.settled);
+    if (this.inFlight === 0 && this.queue.length === 0 && this.sweeper) {
       clearInterval(this.sweeper);
       this.sweeper = undefined;
     }
@@ -238,7 +246,9 @@ export class BatchingEnqueuer {
     let count = 0;
     let size = 0;
     while (count < this.queue.length && (count === 0 || size + this.queue[count]!.jobs.length <= this.maxBatchJobs)) size += this.queue[count++]!.jobs.length;
-    const batch = this.queue.splice(0, count);
+    // Taking the whole queue hands it over and starts a new one (no copy).
+    const batch = count === this.queue.length ? this.queue : this.queue.splice(0, count);
+    if (batch === this.queue) this.queue = [];
     const queueIndex = new Map<QueueTarget, number>();
     const queueArgs: (string | number)[] = [];
     const jobArgs: (string | number)[] = [size];
@@ -263,6 +273,8 @@ export class BatchingEnqueuer {
     }
     const journal = arrivals && this.journal ? [arrivals, this.journal.entriesKey, this.journal.timelineKey, this.journal.retentionMs, this.journal.maxEvents, this.journal.maxEntries, this.trim!.next(arrivals)] : [0];
     const args = [Date.now(), queueIndex.size, ...queueArgs, ...jobArgs, ...journal, ...arrivalArgs];
+    const slot = this.calls.indexOf(undefined);
+    this.calls[slot] = batch;
     this.inFlight++;
     this.redis.switchboardEnqueue(...args).then(
       (results) => {
@@ -271,16 +283,17 @@ export class BatchingEnqueuer {
           this.settle(pending, results.slice(offset, offset + pending.jobs.length));
           offset += pending.jobs.length;
         }
-        this.done();
+        this.done(slot);
       },
       (err: unknown) => {
         for (const pending of batch) this.settle(pending, undefined, err);
-        this.done();
+        this.done(slot);
       },
     );
   }
 
-  private done(): void {
+  private done(slot: number): void {
+    this.calls[slot] = undefined;
     this.inFlight--;
     if (this.queue.length > 0) this.flushAtEndOfTurn();
   }
