@@ -97,9 +97,9 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
   const metrics = createMetrics();
   const journal = journalAt ? new Journal(bus.connection, journalAt, log) : undefined;
   const renderMetrics = async () => {
+    const counts = await bus.jobCounts().catch(() => undefined);
     for (const fn of current.functions) {
-      const counts = await bus.queue(fn.name)?.getJobCounts('waiting', 'active', 'delayed', 'failed').catch(() => undefined);
-      for (const [state, n] of Object.entries(counts ?? {})) metrics.queueJobs.set({ queue: fn.queue, state }, n);
+      for (const [state, n] of Object.entries(counts?.get(fn.name) ?? {})) metrics.queueJobs.set({ queue: fn.queue, state }, n);
     }
     return { contentType: metrics.registry.contentType, body: await metrics.registry.metrics() };
   };

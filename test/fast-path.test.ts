@@ -317,6 +317,32 @@ describe('coalesced writes', () => {
   });
 });
 
+test('job counts per function, in one pipeline, are the counts BullMQ itself gives', async () => {
+  await withBus('counts', async (bus, prefix) => {
+    await bus.publish([event('fails')]);
+    await bus.queue('a')!.add('later', {}, { delay: 60_000 });
+    const worker = new Worker(
+      'fn.a',
+      async (job) => {
+        if (job.data.id === 'fails') throw new Error('no');
+        return new Promise(() => {});
+      },
+      { connection: { url: REDIS_URL }, prefix, concurrency: 2 },
+    );
+    try {
+      await waitFor(async () => (await bus.queue('a')!.getFailedCount()) === 1, 'the failing job to use its two attempts');
+      // Two at a time, oldest first: w1 and w2 stay active, w3 waits.
+      for (const id of ['w1', 'w2', 'w3']) await bus.publish([event(id)]);
+      await waitFor(async () => (await bus.queue('a')!.getActiveCount()) === 2, 'two active jobs');
+      const expected = await bus.queue('a')!.getJobCounts('waiting', 'active', 'delayed', 'failed');
+      expect(expected).toEqual({ waiting: 1, active: 2, delayed: 1, failed: 1 });
+      expect((await bus.jobCounts()).get('a')).toEqual(expected);
+    } finally {
+      await worker.close(true);
+    }
+  });
+});
+
 describe('batching follows the event loop', () => {
   const prefix = uniquePrefix('turns');
   const target: QueueTarget = { queueKey: `${prefix}:q:`, optsTail: '"attempts":1}', highWaterMark: 0, waitingEvents: false };
