@@ -168,7 +168,6 @@ export class BatchingEnqueuer {
    * promoted per request and twice the scavenge time at saturation).
    */
   private readonly calls: (Pending[] | undefined)[];
-  private inFlight = 0;
   private flushScheduled = false;
   private sweeper: NodeJS.Timeout | undefined;
   private readonly trim: TrimSchedule | undefined;
@@ -218,6 +217,13 @@ export class BatchingEnqueuer {
     return jobs;
   }
 
+  /** Calls pending: the slots taken. */
+  private get inFlight(): number {
+    let taken = 0;
+    for (const batch of this.calls) if (batch) taken++;
+    return taken;
+  }
+
   /** Answers a publish once: with its results, or with the error (a timeout may have answered first). */
   private settle(pending: Pending, results: EnqueueResult[] | undefined, err?: unknown): void {
     if (pending.settled) return;
@@ -247,8 +253,11 @@ export class BatchingEnqueuer {
     let size = 0;
     while (count < this.queue.length && (count === 0 || size + this.queue[count]!.jobs.length <= this.maxBatchJobs)) size += this.queue[count++]!.jobs.length;
     // Taking the whole queue hands it over and starts a new one (no copy).
-    const batch = count === this.queue.length ? this.queue : this.queue.splice(0, count);
-    if (batch === this.queue) this.queue = [];
+    let batch: Pending[];
+    if (count === this.queue.length) {
+      batch = this.queue;
+      this.queue = [];
+    } else batch = this.queue.splice(0, count);
     const queueIndex = new Map<QueueTarget, number>();
     const queueArgs: (string | number)[] = [];
     const jobArgs: (string | number)[] = [size];
@@ -275,7 +284,6 @@ export class BatchingEnqueuer {
     const args = [Date.now(), queueIndex.size, ...queueArgs, ...jobArgs, ...journal, ...arrivalArgs];
     const slot = this.calls.indexOf(undefined);
     this.calls[slot] = batch;
-    this.inFlight++;
     this.redis.switchboardEnqueue(...args).then(
       (results) => {
         let offset = 0;
@@ -294,7 +302,6 @@ export class BatchingEnqueuer {
 
   private done(slot: number): void {
     this.calls[slot] = undefined;
-    this.inFlight--;
     if (this.queue.length > 0) this.flushAtEndOfTurn();
   }
 }
