@@ -16,6 +16,10 @@ export interface EmitInput<T = unknown> {
   [extension: string]: unknown;
 }
 
+/**
+ * The second argument of a handler. `log`, `signal` and `state` are made on first read; read them from
+ * ctx itself (a spread `{ ...ctx }` copies only the plain fields). `emit` may be taken off and called alone.
+ */
 export interface FunctionContext<Connectors extends object = Record<string, any>> {
   functionName: string;
   /** The outbound connectors declared in the config, by name. */

@@ -11,7 +11,7 @@ import { coalesceWrites, workerConnectionOptions, type RedisTarget } from '../bu
 import type { FunctionConfig } from '../config/load.js';
 import { SwitchboardError } from '../errors.js';
 import { createCloudEvent, type CloudEvent } from '../events/cloudevent.js';
-import type { EmitInput, FunctionContext } from './function-api.js';
+import type { EmitInput, FunctionContext, FunctionState } from './function-api.js';
 import { httpRuntime } from './runtimes/http.js';
 import { isolatedRuntime } from './runtimes/isolated.js';
 import { loadNodeHandler, type ModuleImporter } from './runtimes/node.js';
@@ -209,38 +209,7 @@ export class FunctionWorkers {
     const cause = job.data;
     const jobId = job.id!;
     const source = this.sourceOf(fn);
-    let emitted = 0;
-    // The logger and the state API are built only if the function uses them.
-    let childLog: Logger | undefined;
-    let state: FunctionContext['state'] | undefined;
-    const options = this.options;
-    const ctx: FunctionContext = {
-      functionName: fn.name,
-      connectors: this.options.connectors,
-      get log() {
-        return (childLog ??= log.child({ eventId: cause.id, attempt: job.attemptsMade + 1 }));
-      },
-      attempt: job.attemptsMade + 1,
-      idempotencyKey: jobId,
-      get signal() {
-        return flight.signal;
-      },
-      get state() {
-        return (state ??= functionState(options.bus.connection, options.prefix, fn.name));
-      },
-      emit: async (input: EmitInput) => {
-        const out = createCloudEvent({
-          time: new Date().toISOString(),
-          ...childTraceContext(cause),
-          ...input,
-          id: input.id ?? `${jobId}-emit-${++emitted}`,
-          source: input.source ?? source,
-        });
-        await this.options.bus.publish([out]);
-        this.options.journal?.record(cause.id, { kind: 'emitted', function: fn.name, eventId: out.id, type: out.type });
-        return out.id;
-      },
-    };
+    const ctx = new RunContext(fn, job, log, flight, source, this.options);
     const event = fn.input ? { ...cause, data: await fn.input.evaluate(cause) } : cause;
     const result = await flight.race(Promise.resolve().then(() => runtime.invoke(event, ctx)));
     if (flight.reason) throw flight.reason;
@@ -291,6 +260,63 @@ export class FunctionWorkers {
     }
     await Promise.all(entries.map((e) => e.runtime.close()));
   }
+}
+
+/**
+ * What a run's function gets as `ctx`. A class, so that its getters live on the prototype: an object
+ * literal whose getters close over each run made V8 keep every run's context and job alive through
+ * young collections (3.7 KB per job promoted and collected only by full collections, a third of a
+ * draining worker's busy time). The logger, abort signal and state API are built only if used.
+ */
+class RunContext implements FunctionContext {
+  readonly functionName: string;
+  readonly connectors: Record<string, object>;
+  readonly attempt: number;
+  readonly idempotencyKey: string;
+  private childLog: Logger | undefined;
+  private stateApi: FunctionState | undefined;
+  private emitted = 0;
+
+  constructor(
+    private readonly fn: FunctionConfig,
+    private readonly job: Job<CloudEvent>,
+    private readonly runLog: Logger,
+    private readonly flight: InFlightRun,
+    private readonly source: string,
+    private readonly options: FunctionWorkersOptions,
+  ) {
+    this.functionName = fn.name;
+    this.connectors = options.connectors;
+    this.attempt = job.attemptsMade + 1;
+    this.idempotencyKey = job.id!;
+  }
+
+  get log(): Logger {
+    return (this.childLog ??= this.runLog.child({ eventId: this.job.data.id, attempt: this.attempt }));
+  }
+
+  get signal(): AbortSignal {
+    return this.flight.signal;
+  }
+
+  get state(): FunctionState {
+    return (this.stateApi ??= functionState(this.options.bus.connection, this.options.prefix, this.fn.name));
+  }
+
+  /** An arrow field, not a method: handlers may take `emit` off ctx and call it alone. */
+  readonly emit = async (input: EmitInput): Promise<string> => {
+    const cause = this.job.data;
+    const out = createCloudEvent({
+      time: new Date().toISOString(),
+      ...childTraceContext(cause),
+      ...input,
+      id: input.id ?? `${this.idempotencyKey}-emit-${++this.emitted}`,
+      source: input.source ?? this.source,
+    });
+    await this.options.bus.publish([out]);
+    this.options.journal?.record(cause.id, { kind: 'emitted', function: this.fn.name, eventId: out.id, type: out.type });
+    return out.id;
+  };
 }
 
 const TIMEOUT_SWEEP_MS = 50;
