@@ -33,13 +33,12 @@ export async function runMemory(options: { minutes: number }, log: (line: string
     const startup = servers.map((s) => rssMiB(s.child.pid!));
     await sleep(SETTLE_MS - 3000);
     const idle = servers.map((s) => rssMiB(s.child.pid!));
-    const afterLoad: number[] = [];
     for (const s of servers) {
       const r = await pacedLoad(s.port, { seconds: 10, rate: 1000 });
       if (r.non2xx > 0) log(`memory: ${r.non2xx} requests not accepted`);
     }
     await sleep(SETTLE_MS);
-    for (const s of servers) afterLoad.push(rssMiB(s.child.pid!));
+    const afterLoad = servers.map((s) => rssMiB(s.child.pid!));
     idleTargets.forEach((t, i) => {
       report.push(`| ${t.name} | ${startup[i]!.toFixed(0)} | ${idle[i]!.toFixed(0)} | ${afterLoad[i]!.toFixed(0)} |`);
       log(`RSS ${t.name}: ${startup[i]!.toFixed(0)} MiB at start, ${idle[i]!.toFixed(0)} MiB idle, ${afterLoad[i]!.toFixed(0)} MiB idle after load`);

@@ -132,15 +132,12 @@ export class Bus {
    * thousand functions is then one pipeline, not a thousand calls and Queue objects.
    */
   async jobCounts(): Promise<Map<string, { waiting: number; active: number; delayed: number; failed: number }>> {
-    const names = [...this.targets.keys()];
+    const targets = [...this.targets];
     const pipeline = this.connection.pipeline();
-    for (const name of names) {
-      const key = this.targets.get(name)!.queueKey;
-      pipeline.llen(`${key}wait`).llen(`${key}active`).zcard(`${key}delayed`).zcard(`${key}failed`);
-    }
+    for (const [, { queueKey: key }] of targets) pipeline.llen(`${key}wait`).llen(`${key}active`).zcard(`${key}delayed`).zcard(`${key}failed`);
     const replies = (await pipeline.exec()) ?? [];
     const counts = new Map<string, { waiting: number; active: number; delayed: number; failed: number }>();
-    names.forEach((name, i) => {
+    targets.forEach(([name], i) => {
       const [waiting, active, delayed, failed] = replies.slice(i * 4, i * 4 + 4).map(([err, n]) => {
         if (err) throw err;
         return Number(n);

@@ -225,8 +225,7 @@ export class FunctionWorkers {
         data,
         ...childTraceContext(cause),
       });
-      await this.options.bus.publish([next]);
-      this.options.journal?.record(cause.id, { kind: 'emitted', function: fn.name, eventId: next.id, type: next.type });
+      await publishEmitted(this.options, fn.name, cause, next);
     }
     return result ?? null;
   }
@@ -313,10 +312,15 @@ class RunContext implements FunctionContext {
       id: input.id ?? `${this.idempotencyKey}-emit-${++this.emitted}`,
       source: input.source ?? this.source,
     });
-    await this.options.bus.publish([out]);
-    this.options.journal?.record(cause.id, { kind: 'emitted', function: this.fn.name, eventId: out.id, type: out.type });
-    return out.id;
+    return publishEmitted(this.options, this.fn.name, cause, out);
   };
+}
+
+/** Publishes an event a run emitted (by ctx.emit or as its result) and journals it on its cause. */
+async function publishEmitted(options: FunctionWorkersOptions, functionName: string, cause: CloudEvent, event: CloudEvent): Promise<string> {
+  await options.bus.publish([event]);
+  options.journal?.record(cause.id, { kind: 'emitted', function: functionName, eventId: event.id, type: event.type });
+  return event.id;
 }
 
 const TIMEOUT_SWEEP_MS = 50;
