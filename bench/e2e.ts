@@ -19,7 +19,7 @@ const SWITCHBOARD_JOB_OPTIONS = { attempts: 3, backoff: { type: 'exponential', d
 
 const targets: Record<string, Target> = {
   // As deployed: a gateway process and a worker process (on Kubernetes, their own pods).
-  gateway: { name: 'gateway', script: 'switchboard.mjs', prefix: `bench-e2e-sb-${RUN}`, env: { ROLE: 'gateway', RECEIPTS: '1' } },
+  gateway: { name: 'gateway', script: 'switchboard.mjs', prefix: `bench-e2e-sb-${RUN}`, env: { ROLE: 'gateway' } },
   worker: { name: 'worker', script: 'switchboard.mjs', prefix: `bench-e2e-sb-${RUN}`, env: { ROLE: 'worker', CONCURRENCY: String(CONCURRENCY) } },
   bullmq6: { name: 'BullMQ 6', script: 'bullmq.mjs', prefix: `bench-e2e-b6-${RUN}`, env: { BULLMQ: 'bullmq' } },
   // BullMQ with Switchboard's topology: the producer in one process, the worker in another.
