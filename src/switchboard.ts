@@ -10,6 +10,7 @@ import { buildGateway, type Gateway } from './gateway/app.js';
 import { createLogger } from './log.js';
 import type { InboundConnector, InboundIO, OutboundConnector } from './registry/contract.js';
 import { Journal, journalLayout } from './ops/journal.js';
+import { startIdleHeapTrim, type IdleHeapTrimOptions } from './ops/idle-heap-trim.js';
 import { createMetrics, type Metrics } from './ops/metrics.js';
 import { activeTraceExtension, eventContext, flushTracing, initTracing, inSpan, SpanKind, tracingOn } from './ops/tracing.js';
 import type { ModuleImporter } from './worker/runtimes/node.js';
@@ -30,6 +31,11 @@ export interface SwitchboardOptions {
   importModule?: ModuleImporter;
   /** How long startup waits for Redis before failing. */
   startupTimeoutMs?: number;
+  /**
+   * Give the heap back to the system after 10 s idle (src/ops/idle-heap-trim.ts); on by default,
+   * off with false or SWITCHBOARD_IDLE_HEAP_TRIM=off.
+   */
+  idleHeapTrim?: boolean | IdleHeapTrimOptions;
 }
 
 export interface Switchboard {
@@ -66,6 +72,8 @@ export interface ReloadReport {
   /** Settings that only take effect after a restart (redis, bus, gateway). */
   needsRestart: string[];
 }
+
+const mib = (bytes: number) => Math.round(bytes / 2 ** 20);
 
 function diff<T extends { name: string; signature: string }>(before: Map<string, T>, after: readonly T[]) {
   const next = new Map(after.map((x) => [x.name, x]));
@@ -112,7 +120,16 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
   let gateway: Gateway | undefined;
   let started = false;
 
+  const trimOptions = options.idleHeapTrim ?? process.env.SWITCHBOARD_IDLE_HEAP_TRIM !== 'off';
+  const heapTrim = trimOptions
+    ? startIdleHeapTrim({
+        onTrim: (before, after) => log.debug({ heapMiB: { before: mib(before.total), after: mib(after.total) } }, 'idle: heap trimmed'),
+        ...(typeof trimOptions === 'object' ? trimOptions : {}),
+      })
+    : undefined;
+
   const close = async (graceMs = 25_000) => {
+    heapTrim?.stop();
     if (gateway) {
       gateway.draining = true;
       // Fastify stops accepting and waits for in-flight requests; past the grace, sockets are dropped.

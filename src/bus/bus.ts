@@ -3,7 +3,7 @@
  * one BullMQ job per match, and resolves only once Redis has them all.
  */
 import { hash } from 'node:crypto';
-import { Queue, type JobsOptions } from 'bullmq';
+import type { JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { FunctionConfig } from '../config/load.js';
@@ -12,6 +12,7 @@ import { nowIso, serializeCloudEvent, type CloudEvent } from '../events/cloudeve
 import type { PoisonEntry, PublishOptions, PublishResult } from '../registry/contract.js';
 import { arrivalLines, type JournalLayout } from '../ops/journal.js';
 import { BatchingEnqueuer, EnqueueTimeoutError, type Arrival, type JobSpec, type QueueTarget } from './enqueue.js';
+import { bullmq } from './bullmq.js';
 import { describeRedis, producerConnection, type RedisTarget } from './redis.js';
 import { Router } from './router.js';
 
@@ -120,7 +121,7 @@ export class Bus {
     let queue = this.queues.get(functionName);
     const target = this.targets.get(functionName);
     if (!queue && target && !this.closed) {
-      queue = new Queue(this.queueNameOf(target), { connection: this.connection, prefix: this.prefix });
+      queue = new (bullmq().Queue)(this.queueNameOf(target), { connection: this.connection, prefix: this.prefix });
       this.queues.set(functionName, queue);
     }
     return queue;

@@ -4,9 +4,10 @@
  * letter is announced as a `dev.switchboard.function.failed` event, so a compensating function can react.
  */
 import { randomBytes } from 'node:crypto';
-import { WaitingError, Worker, type Job } from 'bullmq';
+import type { Job, Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import type { Bus } from '../bus/bus.js';
+import { bullmq } from '../bus/bullmq.js';
 import { coalesceWrites, workerConnectionOptions, type RedisTarget } from '../bus/redis.js';
 import type { FunctionConfig } from '../config/load.js';
 import { SwitchboardError } from '../errors.js';
@@ -106,7 +107,7 @@ export class FunctionWorkers {
     const runtime = await this.createRuntime(fn);
     const log = this.options.log.child({ [fn.runtime.kind === 'route' ? 'route' : 'function']: fn.name });
     const observe = this.observerFor(fn);
-    const worker = new Worker(fn.queue, (job: Job<CloudEvent>, token?: string) => this.run(fn, runtime, job, log, observe, token), {
+    const worker = new (bullmq().Worker)(fn.queue, (job: Job<CloudEvent>, token?: string) => this.run(fn, runtime, job, log, observe, token), {
       connection: workerConnectionOptions(this.options.redis),
       prefix: this.options.prefix,
       concurrency: fn.concurrency,
@@ -189,7 +190,7 @@ export class FunctionWorkers {
       observe('failed', ms / 1000);
       this.options.journal?.record(job.data.id, { kind: 'attempt', function: fn.name, attempt, outcome: 'failed', error: (err as Error).message, durationMs: Math.round(ms) });
       // Handed back to the queue by a forced shutdown: tell BullMQ not to fail it.
-      if (flight.reason instanceof ShutdownAbort) throw new WaitingError();
+      if (flight.reason instanceof ShutdownAbort) throw new (bullmq().WaitingError)();
       throw err;
     } finally {
       this.inFlight.delete(key);

@@ -1,0 +1,82 @@
+/**
+ * The idle heap trim: one full collection once the event loop has been idle for a window, so V8
+ * gives back the young generation it grew while loading or under load (src/ops/idle-heap-trim.ts).
+ */
+import type { EventLoopUtilization } from 'node:perf_hooks';
+import { startIdleHeapTrim } from '../src/ops/idle-heap-trim.js';
+
+const MiB = 2 ** 20;
+
+/** A process whose loop utilization per window and heap are set by the test. */
+function fakeProcess() {
+  let busy = 0;
+  let elu: EventLoopUtilization = { idle: 0, active: 0, utilization: 0 };
+  const state = {
+    heap: { total: 60 * MiB, used: 20 * MiB },
+    /** What a collection leaves: the heap's new total. */
+    shrinksTo: 24 * MiB as number | undefined,
+    collections: 0,
+    window(utilization: number) {
+      busy = utilization;
+      elu = { idle: elu.idle + (1 - utilization) * 1000, active: elu.active + utilization * 1000, utilization: 0 };
+    },
+  };
+  const trim = startIdleHeapTrim({
+    windowMs: 3_600_000,
+    gc: () => {
+      state.collections++;
+      if (state.shrinksTo !== undefined) state.heap = { ...state.heap, total: state.shrinksTo };
+    },
+    heap: () => state.heap,
+    utilization: (since) => (since ? { idle: elu.idle - since.idle, active: elu.active - since.active, utilization: busy } : elu),
+  });
+  return { state, trim };
+}
+
+describe('idle heap trim', () => {
+  test('collects once when the loop was idle for a window and the heap holds much more than it uses', () => {
+    const { state, trim } = fakeProcess();
+    state.window(0.01);
+    trim.check();
+    expect(state.collections).toBe(1);
+    expect(state.heap.total).toBe(24 * MiB);
+    // Still idle, heap already trimmed: nothing more.
+    state.window(0);
+    trim.check();
+    state.window(0);
+    trim.check();
+    expect(state.collections).toBe(1);
+    trim.stop();
+  });
+
+  test('does not collect while the process is busy, nor when the heap has little slack', () => {
+    const { state, trim } = fakeProcess();
+    state.window(0.4);
+    trim.check();
+    expect(state.collections).toBe(0);
+    state.heap = { total: 26 * MiB, used: 20 * MiB };
+    state.window(0);
+    trim.check();
+    expect(state.collections).toBe(0);
+    trim.stop();
+  });
+
+  test('tries a second window when the first collection did not shrink the heap, then stops until the process was busy again', () => {
+    const { state, trim } = fakeProcess();
+    state.shrinksTo = undefined;
+    for (let i = 0; i < 4; i++) {
+      state.window(0);
+      trim.check();
+    }
+    expect(state.collections).toBe(2);
+    // Busy again, then idle: the heap is worth another try.
+    state.window(0.5);
+    trim.check();
+    state.shrinksTo = 22 * MiB;
+    state.window(0);
+    trim.check();
+    expect(state.collections).toBe(3);
+    expect(state.heap.total).toBe(22 * MiB);
+    trim.stop();
+  });
+});
