@@ -1,6 +1,7 @@
 /**
  * What a process loads is memory it holds: a gateway that only receives webhooks must not load the
- * SDKs that other connectors and settings need (they load on first use).
+ * SDKs that other connectors and settings need (they load on first use), and an idle process gives
+ * back the heap it grew.
  */
 import { execFile } from 'node:child_process';
 import path from 'node:path';
@@ -10,9 +11,14 @@ import { deleteKeys, REDIS_URL, uniquePrefix } from './helpers/index.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-// Started from the compiled build, as deployed; prints the packages in the module cache.
-const SCRIPT = `
+/**
+ * A script that starts Switchboard from the compiled build, as deployed: a gateway for one webhook
+ * connector (with WORKER=1 also the worker of one node function), `options` added to its start
+ * options, then `body`, which prints its result as a line `RESULT <json>`.
+ */
+const script = (options: string, body: string) => `
 import { createRequire } from 'node:module';
+import v8 from 'node:v8';
 const { parseConfig } = await import(process.env.ROOT + '/dist/src/config/load.js');
 const { startSwitchboard } = await import(process.env.ROOT + '/dist/src/switchboard.js');
 const { createLogger } = await import(process.env.ROOT + '/dist/src/log.js');
@@ -24,58 +30,46 @@ connectors:
 functions:
   - { name: noop, runtime: node, module: \${process.env.ROOT}/test/fixtures/functions/record.js, trigger: { type: com.github.push } }
 \`, process.env.ROOT + '/footprint.yaml');
-const sb = await startSwitchboard({ config, gateway: true, worker: process.env.WORKER === '1', redisUrl: process.env.REDIS_URL, log: createLogger({ level: 'warn' }), listen: { host: '127.0.0.1', port: 0 }, importModule: (m) => import(m) });
-const loaded = new Set(Object.keys(createRequire(import.meta.url).cache).map((f) => /node_modules\\/((?:@[^/]+\\/)?[^/]+)/.exec(f)?.[1]).filter(Boolean));
-console.log('LOADED ' + JSON.stringify([...loaded]));
+const sb = await startSwitchboard({ config, gateway: true, worker: process.env.WORKER === '1', redisUrl: process.env.REDIS_URL, log: createLogger({ level: 'warn' }), listen: { host: '127.0.0.1', port: 0 }, importModule: (m) => import(m), ${options} });
+${body}
 await sb.close(0);
 process.exit(0);
 `;
 
-async function packagesLoaded(worker: boolean): Promise<string[]> {
+async function runScript<T>(source: string, worker: boolean): Promise<T> {
   const prefix = uniquePrefix('footprint');
   try {
-    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', SCRIPT], { cwd: root, env: { ...process.env, FOOTPRINT_SECRET: 's3cret', ROOT: root, PREFIX: prefix, REDIS_URL, WORKER: worker ? '1' : '0' }, timeout: 30_000 });
-    return JSON.parse(stdout.split('\n').find((line) => line.startsWith('LOADED '))!.slice('LOADED '.length)) as string[];
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', source], { cwd: root, env: { ...process.env, FOOTPRINT_SECRET: 's3cret', ROOT: root, PREFIX: prefix, REDIS_URL, WORKER: worker ? '1' : '0' }, timeout: 40_000 });
+    return JSON.parse(stdout.split('\n').find((line) => line.startsWith('RESULT '))!.slice('RESULT '.length)) as T;
   } finally {
     await deleteKeys(prefix);
   }
 }
 
+// The packages in the module cache once started.
+const LOADED = script('', `
+const loaded = new Set(Object.keys(createRequire(import.meta.url).cache).map((f) => /node_modules\\/((?:@[^/]+\\/)?[^/]+)/.exec(f)?.[1]).filter(Boolean));
+console.log('RESULT ' + JSON.stringify([...loaded]));`);
+
 const LOADED_ON_FIRST_USE = ['@aws-sdk/client-sqs', 'undici', 'jsonata', 'mqtt', 'nats', 'amqplib', '@slack/web-api', '@slack/webhook', 'googleapis', 'google-auth-library', '@opentelemetry/sdk-trace-node', '@fastify/swagger', '@bull-board/api'];
 
-// A gateway from the build whose young generation has grown (objects that survive a while, as under
-// load), left idle: prints the young generation's size before, after, and the trims made.
-const IDLE_SCRIPT = `
-import v8 from 'node:v8';
-const { parseConfig } = await import(process.env.ROOT + '/dist/src/config/load.js');
-const { startSwitchboard } = await import(process.env.ROOT + '/dist/src/switchboard.js');
-const { createLogger } = await import(process.env.ROOT + '/dist/src/log.js');
-const config = await parseConfig(\`
-redis: { prefix: \${process.env.PREFIX} }
-admin: { enabled: false }
-connectors:
-  - { name: github, type: webhook, config: { provider: github, secret: "\\\${env:FOOTPRINT_SECRET}" } }
-\`, process.env.ROOT + '/footprint.yaml');
-let trims = 0;
-let afterTrim;
-const sb = await startSwitchboard({ config, gateway: true, worker: false, redisUrl: process.env.REDIS_URL, log: createLogger({ level: 'warn' }), listen: { host: '127.0.0.1', port: 0 }, idleHeapTrim: { windowMs: 6000, onTrim: () => { trims++; afterTrim = young(); } } });
+// Grows the young generation (objects that survive a while, as under load), then idles: the young
+// generation's size when grown and right after the trim, and the trims made.
+const IDLE = script('idleHeapTrim: { windowMs: 6000, onTrim: () => { trims++; afterTrim = young(); } }', `
 const young = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size;
 const ring = new Array(20000);
 for (let i = 0; i < 3_000_000; i++) ring[i % ring.length] = { i, text: 'x'.repeat(i % 64) };
 const grown = young();
 const started = Date.now();
 while ((afterTrim === undefined || afterTrim > 4 * 2 ** 20) && Date.now() - started < 20_000) await new Promise((r) => setTimeout(r, 250));
-console.log('YOUNG ' + JSON.stringify({ grown, afterTrim, trims, seconds: (Date.now() - started) / 1000 }));
-await sb.close(0);
-process.exit(0);
-`;
+console.log('RESULT ' + JSON.stringify({ grown, afterTrim, trims }));`).replace('const sb =', 'let trims = 0;\nlet afterTrim;\nconst sb =');
 
 describe('footprint', () => {
   test.each([
     ['a gateway', false],
     ['a gateway and worker', true],
   ])('%s for webhooks and a node function loads none of the SDKs other connectors and settings need', async (_name, worker) => {
-    const loaded = await packagesLoaded(worker);
+    const loaded = await runScript<string[]>(LOADED, worker);
     expect(loaded).toEqual(expect.arrayContaining(['fastify', 'ioredis']));
     expect(loaded.filter((p) => LOADED_ON_FIRST_USE.includes(p))).toEqual([]);
     // A gateway publishes with its own script: BullMQ's code loads with a worker or a Queue.
@@ -83,16 +77,10 @@ describe('footprint', () => {
   });
 
   test('an idle gateway gives back the young generation it grew (idle heap trim)', async () => {
-    const prefix = uniquePrefix('footprint');
-    try {
-      const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', IDLE_SCRIPT], { cwd: root, env: { ...process.env, FOOTPRINT_SECRET: 's3cret', ROOT: root, PREFIX: prefix, REDIS_URL }, timeout: 40_000 });
-      const r = JSON.parse(stdout.split('\n').find((line) => line.startsWith('YOUNG '))!.slice('YOUNG '.length)) as { grown: number; afterTrim?: number; trims: number };
-      expect(r.grown).toBeGreaterThanOrEqual(8 * 2 ** 20);
-      // Measured right after the trim's collection, so V8's own reducer cannot be what shrank it.
-      expect(r.trims).toBeGreaterThanOrEqual(1);
-      expect(r.afterTrim).toBeLessThanOrEqual(4 * 2 ** 20);
-    } finally {
-      await deleteKeys(prefix);
-    }
+    const r = await runScript<{ grown: number; afterTrim?: number; trims: number }>(IDLE, false);
+    expect(r.grown).toBeGreaterThanOrEqual(8 * 2 ** 20);
+    // Measured right after the trim's collection, so V8's own reducer cannot be what shrank it.
+    expect(r.trims).toBeGreaterThanOrEqual(1);
+    expect(r.afterTrim).toBeLessThanOrEqual(4 * 2 ** 20);
   }, 45_000);
 });
