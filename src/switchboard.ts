@@ -120,7 +120,7 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
   let gateway: Gateway | undefined;
   let started = false;
 
-  const trimOptions = options.idleHeapTrim ?? process.env.SWITCHBOARD_IDLE_HEAP_TRIM !== 'off';
+  const trimOptions = options.idleHeapTrim ?? !['off', 'false', '0'].includes(process.env.SWITCHBOARD_IDLE_HEAP_TRIM ?? '');
   const heapTrim = trimOptions
     ? startIdleHeapTrim({
         onTrim: (before, after) => log.debug({ heapMiB: { before: mib(before.total), after: mib(after.total) } }, 'idle: heap trimmed'),
