@@ -14,7 +14,10 @@ import vm from 'node:vm';
 export interface IdleHeapTrimOptions {
   /** How long the event loop must be idle before a trim; V8 needs about 5 s without allocation. */
   windowMs?: number;
-  /** The share of a window the loop may be busy and still count as idle. */
+  /**
+   * The share of a window the loop may be busy and still count as idle: low enough that a process
+   * serving steady traffic (a gateway at 100 req/s uses about 7 % of a core) never pauses for the collection.
+   */
   idleUtilization?: number;
   /** Trim only when V8 holds at least this much more than it uses. */
   minSlackBytes?: number;
@@ -51,7 +54,7 @@ const heapNow = () => {
 
 export function startIdleHeapTrim(options: IdleHeapTrimOptions = {}): IdleHeapTrim {
   const windowMs = options.windowMs ?? IDLE_HEAP_TRIM_WINDOW_MS;
-  const idleUtilization = options.idleUtilization ?? 0.05;
+  const idleUtilization = options.idleUtilization ?? 0.02;
   const minSlack = options.minSlackBytes ?? 8 * 2 ** 20;
   const heap = options.heap ?? heapNow;
   const utilization = options.utilization ?? ((since) => performance.eventLoopUtilization(since));
