@@ -4,7 +4,7 @@
  * against BullMQ's own add → processor, in the same run and on the same Redis; drain rates of a raw
  * BullMQ worker (BullMQ 6 and 5); and overload with a high-water mark. Targets 4 and 5.
  */
-import { alternate, deletePrefix, fmt, load, median, pacedLoad, percentile, processCpu, range, redisCpu, redisMemory, RUN, sleep, startServer, stopServer, type Server, type Target } from './lib.js';
+import { alternate, deletePrefix, fmt, load, median, pacedLoad, pairedRatios, percentile, processCpu, range, redisCpu, redisMemory, RUN, sleep, startServer, stopServer, type Server, type Target } from './lib.js';
 
 export interface E2eOptions {
   seconds: number;
@@ -148,10 +148,8 @@ export async function runE2e(options: E2eOptions, log: (line: string) => void): 
     const growth = (Math.max(...memory.slice(half)) - Math.max(...memory.slice(0, half))) / 2 ** 20;
 
     const ratio = (a: number[], b: number[]) => (median(a) / median(b)).toFixed(2);
-    // Throughput rounds are paired (a Switchboard round and the drain beside it): this machine's speed
-    // drifts by up to 2× within a minute (a bare drain measured 9,823 and 5,128 jobs/s 20 s apart, and
-    // Switchboard's CPU per event doubled alike), far more than between neighbouring rounds.
-    const paired = (a: number[], b: number[]) => median(a.map((x, i) => x / b[i]!)).toFixed(2);
+    // A Switchboard throughput round and the drain beside it make a pair.
+    const paired = (a: number[], b: number[]) => median(pairedRatios(a, b)).toFixed(2);
     report.push('| end to end, 1,000 events/s | p50 ms, median | min–max | p99 ms, median | min–max |', '| --- | --- | --- | --- | --- |');
     const names: Record<string, string> = {
       switchboard: 'Switchboard (gateway and worker processes): request received → function start',

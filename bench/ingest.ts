@@ -3,7 +3,7 @@
  * `queue.add` per request) and Switchboard's gateway, on the same Redis, rounds alternating.
  * Targets 1, 2, 3, 6 and 8 of the performance issue.
  */
-import { alternate, deletePrefix, fmt, load, median, pacedLoad, processCpu, range, redis, redisCpu, RUN, startServer, stopServer, type Server, type Target } from './lib.js';
+import { alternate, deletePrefix, fmt, load, median, pacedLoad, pairedRatios, processCpu, range, redis, redisCpu, RUN, startServer, stopServer, type Server, type Target } from './lib.js';
 
 export interface IngestOptions {
   seconds: number;
@@ -86,9 +86,7 @@ export async function runIngest(options: IngestOptions, log: (line: string) => v
       const r = rows.get(t.name)!;
       report.push(`| ${t.name} | ${fmt(median(r.rps))} | ${range(r.rps)} | ${median(r.p99)} | ${fmt(median(r.cpuPerEvent), 1)} | ${range(r.cpuPerEvent, 1)} | ${fmt(r.accepted)} | ${t.queueKey ? fmt(stored[t.name]!) : '—'} |`);
     }
-    // Paired: each round's ratio against the baseline measured in the same round (this machine's speed
-    // drifts by up to 2× between minutes, far more than between neighbouring runs), then the median.
-    const roundRatios = (name: string, base: Row, key: 'rps' | 'cpuPerEvent') => rows.get(name)![key].map((v, i) => v / base[key][i]!);
+    const roundRatios = (name: string, base: Row, key: 'rps' | 'cpuPerEvent') => pairedRatios(rows.get(name)![key], base[key]);
     const ratio = (name: string, base: Row, key: 'rps' | 'cpuPerEvent') => median(roundRatios(name, base, key));
     report.push('');
     const spread = (name: string, key: 'rps' | 'cpuPerEvent') => `(rounds ${range(roundRatios(name, naive, key), 2)})`;

@@ -195,6 +195,13 @@ export async function pacedLoad(port: number, options: { seconds: number; rate: 
   return { rps: ok / options.seconds, ok, non2xx, p50: percentile(latencies, 50), p99: percentile(latencies, 99), latencies };
 }
 
+/**
+ * Each round's figure against the baseline's in the same round. This machine's speed drifts by up to 2×
+ * within a minute (a bare drain measured 9,823 and 5,128 jobs/s 20 s apart), far more than between
+ * neighbouring runs, so ratios are taken per round and then their median, not as a ratio of medians.
+ */
+export const pairedRatios = (xs: number[], baseline: number[]) => xs.map((x, i) => x / baseline[i]!);
+
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
 export function percentile(xs: number[], p: number): number {

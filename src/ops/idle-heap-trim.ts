@@ -31,11 +31,8 @@ export interface IdleHeapTrimOptions {
 export interface IdleHeapTrim {
   /** Checks once (the timer calls this every window). */
   check(): void;
-  readonly trims: number;
   stop(): void;
 }
-
-export const IDLE_HEAP_TRIM_WINDOW_MS = 10_000;
 
 /** V8's own collector, exposed the way `--expose-gc` would (only for a new context, not for user code). */
 function fullCollection(): () => void {
@@ -52,8 +49,10 @@ const heapNow = () => {
   return { total: s.total_heap_size, used: s.used_heap_size };
 };
 
+const slack = (heap: { total: number; used: number }) => heap.total - heap.used;
+
 export function startIdleHeapTrim(options: IdleHeapTrimOptions = {}): IdleHeapTrim {
-  const windowMs = options.windowMs ?? IDLE_HEAP_TRIM_WINDOW_MS;
+  const windowMs = options.windowMs ?? 10_000;
   const idleUtilization = options.idleUtilization ?? 0.02;
   const minSlack = options.minSlackBytes ?? 8 * 2 ** 20;
   const heap = options.heap ?? heapNow;
@@ -66,7 +65,6 @@ export function startIdleHeapTrim(options: IdleHeapTrimOptions = {}): IdleHeapTr
   // Then nothing more until the process has been busy again: an idle process whose heap does not
   // shrink further is not collected every window.
   let attemptsLeft = 2;
-  let trims = 0;
 
   const check = () => {
     const now = utilization();
@@ -76,21 +74,15 @@ export function startIdleHeapTrim(options: IdleHeapTrimOptions = {}): IdleHeapTr
       attemptsLeft = 2;
       return;
     }
+    if (attemptsLeft === 0) return;
     const before = heap();
-    if (attemptsLeft === 0 || before.total - before.used < minSlack) return;
+    if (slack(before) < minSlack) return;
     gc ??= fullCollection();
     gc();
-    trims++;
     const after = heap();
-    attemptsLeft = after.total - after.used < minSlack ? 0 : attemptsLeft - 1;
+    attemptsLeft = slack(after) < minSlack ? 0 : attemptsLeft - 1;
     options.onTrim?.(before, after);
   };
   const timer = setInterval(check, windowMs).unref();
-  return {
-    check,
-    get trims() {
-      return trims;
-    },
-    stop: () => clearInterval(timer),
-  };
+  return { check, stop: () => clearInterval(timer) };
 }
