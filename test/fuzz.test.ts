@@ -144,7 +144,8 @@ describe('hostile input', () => {
           }
           const res = await inject('/hooks/ce', JSON.stringify(event), { 'content-type': 'application/cloudevents+json', authorization: `Bearer ${CANARY}` });
           expect(res.statusCode).toBe(valid ? 202 : 400);
-          if (!valid) expect(res.json().error).toBe('SWB_ERR_EVENT_INVALID');
+          // A "__proto__" key is refused before the event is read, as prototype poisoning (see the test above).
+          if (!valid) expect(res.json().error).toBe(Object.hasOwn(event, '__proto__') ? 'SWB_ERR_HTTP_BODY_INVALID' : 'SWB_ERR_EVENT_INVALID');
           noCanary(res.body);
         },
       ),
