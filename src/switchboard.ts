@@ -143,6 +143,7 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
     await workers?.close(graceMs);
     for (const c of outbound.values()) c.abort.abort();
     await Promise.allSettled([...outbound.values()].map((c) => c.connector.close()));
+    await journal?.close();
     await bus.close();
     await flushTracing();
   };

@@ -6,7 +6,7 @@ import { QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { coalesceWrites } from '../src/bus/redis.js';
 import { BatchingEnqueuer, EnqueueTimeoutError, type JobSpec, type QueueTarget } from '../src/bus/enqueue.js';
-import { arrivalLines, Journal, journalEntryJson, journalLayout, TrimSchedule } from '../src/ops/journal.js';
+import { arrivalLines, Journal, JOURNAL_MAX_BATCH, journalEntryJson, journalLayout, TrimSchedule } from '../src/ops/journal.js';
 import { bootSwitchboard, captureLogs, deleteKeys, REDIS_URL, uniquePrefix, waitFor } from './helpers/index.js';
 
 const fn = (name: string, extra: Partial<FunctionConfig> = {}): FunctionConfig => ({
@@ -211,7 +211,7 @@ describe('arrivals journaled by the enqueue script', () => {
     }
   });
 
-  test('later entries of one event-loop turn are written together, in order, and an event keeps at most its newest entries', async () => {
+  test('later entries recorded together are written in order, and an event keeps at most its newest entries', async () => {
     const small = new Journal(bus.connection, journalLayout(`${prefix}-small`, { retentionMs: 60_000, maxEvents: 10, maxEntries: 3 }), captureLogs().log);
     for (let attempt = 1; attempt <= 5; attempt++) small.record('busy', { kind: 'attempt', function: 'a', attempt, outcome: 'failed', error: 'x', durationMs: 1 });
     const entries = await waitFor(async () => (await small.get('busy'))?.length === 3 && small.get('busy'), 'the journal entries');
@@ -222,6 +222,41 @@ describe('arrivals journaled by the enqueue script', () => {
     expect(after && after.map((e) => (e as { attempt: number }).attempt)).toEqual([4, 5, 6]);
     expect(after && (after[2] as { error: string }).error).toBe('two\nlines');
     expect((await small.recent()).map((r) => r.id)).toEqual(['busy']);
+  });
+
+  test('later entries wait up to flushDelayMs to share one call, leave at once past the batch bound, and close writes what waits', async () => {
+    const connection = new Redis(REDIS_URL);
+    const calls: number[] = [];
+    const delayed = new Journal(connection, journalLayout(`${prefix}-delayed`, { retentionMs: 60_000, maxEvents: 10_000, flushDelayMs: 80 }), captureLogs().log);
+    const commands = connection as unknown as { switchboardJournalAppend: (...args: unknown[]) => Promise<unknown> };
+    const append = commands.switchboardJournalAppend.bind(connection);
+    commands.switchboardJournalAppend = (...args: unknown[]) => {
+      calls.push((args.length - 7) / 2);
+      return append(...args);
+    };
+    const attempt = (n: number) => ({ kind: 'attempt' as const, function: 'a', attempt: n, outcome: 'succeeded' as const, durationMs: 1 });
+    try {
+      delayed.record('early', attempt(1));
+      await new Promise((r) => setTimeout(r, 20));
+      delayed.record('late', attempt(1));
+      expect(calls).toEqual([]);
+      expect(await delayed.get('early')).toBeUndefined();
+      await waitFor(async () => (await delayed.get('late')) !== undefined, 'the delayed entries');
+      expect(calls).toEqual([2]);
+      expect(await delayed.get('early')).toMatchObject([{ kind: 'attempt', attempt: 1 }]);
+
+      for (let i = 0; i < JOURNAL_MAX_BATCH; i++) delayed.record(`bulk-${i}`, attempt(1));
+      expect(calls).toEqual([2, JOURNAL_MAX_BATCH]);
+
+      delayed.record('at-close', attempt(2));
+      await delayed.close();
+      expect(calls).toEqual([2, JOURNAL_MAX_BATCH, 1]);
+      expect(await delayed.get('at-close')).toMatchObject([{ attempt: 2 }]);
+      expect(await delayed.get(`bulk-${JOURNAL_MAX_BATCH - 1}`)).toHaveLength(1);
+    } finally {
+      connection.disconnect();
+      await deleteKeys(`${prefix}-delayed`);
+    }
   });
 
   test('a journal indexed by the earlier sorted set moves to the timeline, oldest first, and still leaves by count', async () => {
