@@ -259,6 +259,27 @@ describe('arrivals journaled by the enqueue script', () => {
     }
   });
 
+  test('a trim that removes more events than Lua can unpack at once (8,000) removes them all', async () => {
+    const bigPrefix = `${prefix}-big`;
+    // This writer trims at most once a second: its first call trims, the next 8,500 events wait for the next trim.
+    const big = new Journal(bus.connection, journalLayout(bigPrefix, { retentionMs: 60_000, maxEvents: 100, trimEveryMs: 1000, flushDelayMs: 0 }), captureLogs().log);
+    const attempt = { kind: 'attempt' as const, function: 'a', attempt: 1, outcome: 'succeeded' as const, durationMs: 1 };
+    try {
+      for (let i = 0; i < 9000; i++) big.record(`e${i}`, attempt);
+      await big.close();
+      // The first call (500 events) trimmed to the cap; the other 8,500 came after it.
+      expect(await bus.connection.hlen(`${bigPrefix}:journal:entries`)).toBe(100 + 8500);
+      await new Promise((r) => setTimeout(r, 1000));
+      big.record('last', attempt);
+      await big.close();
+      expect(await bus.connection.hlen(`${bigPrefix}:journal:entries`)).toBe(100);
+      expect(await bus.connection.llen(`${bigPrefix}:journal:timeline`)).toBe(100);
+      expect((await big.recent(1))[0]?.id).toBe('last');
+    } finally {
+      await deleteKeys(bigPrefix);
+    }
+  });
+
   test('a journal indexed by the earlier sorted set moves to the timeline, oldest first, and still leaves by count', async () => {
     const oldPrefix = `${prefix}-legacy`;
     const legacy = journalLayout(oldPrefix, { retentionMs: 60_000, maxEvents: 2, trimEveryMs: 0 });

@@ -141,7 +141,8 @@ local function journalTrim(entriesKey, timeline, now, retention, maxEvents, limi
   end
   if #gone > 0 then
     rcall('LTRIM', timeline, #gone, -1)
-    rcall('HDEL', entriesKey, unpack(gone))
+    -- unpack has a limit (8,000 values): a writer that added many events since its last trim may remove more.
+    for c = 1, #gone, 1000 do rcall('HDEL', entriesKey, unpack(gone, c, math.min(c + 999, #gone))) end
   end
 end
 `;
