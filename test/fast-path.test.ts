@@ -259,6 +259,19 @@ describe('arrivals journaled by the enqueue script', () => {
     }
   });
 
+  test('one publish of more events than Lua can unpack at once (8,000), routed or not, is enqueued and journaled whole', async () => {
+    const many = Array.from({ length: 9000 }, (_, i) => event(`bulk-${i}`));
+    const result = await bus.publish(many, {}, 'hook');
+    expect(result.routed).toBe(9000);
+    // In order: BullMQ takes from the right, so the first event's job is last in the list, the last event's first.
+    const wait = await bus.connection.lrange(`${prefix}:fn.a:wait`, 0, -1);
+    expect(wait.slice(0, 9000).reverse()).toEqual(many.map((e) => jobIdFor('a', e)));
+    expect(await journal.get('bulk-8999')).toMatchObject([{ kind: 'received' }, { kind: 'routed', to: ['a'] }]);
+    const nobody = Array.from({ length: 9000 }, (_, i) => ({ ...event(`nobody-${i}`), type: 'com.example.nobody' }));
+    expect((await bus.publish(nobody, {}, 'hook')).routed).toBe(0);
+    expect(await journal.get('nobody-8999')).toMatchObject([{ kind: 'received' }, { kind: 'routed', to: [] }]);
+  });
+
   test('a trim that removes more events than Lua can unpack at once (8,000) removes them all', async () => {
     const bigPrefix = `${prefix}-big`;
     // This writer trims at most once a second: its first call trims, the next 8,500 events wait for the next trim.

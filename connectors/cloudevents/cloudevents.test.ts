@@ -54,7 +54,7 @@ const YAML = `
 connectors:
   - name: ce
     type: cloudevents
-    config: { auth: { scheme: none } }
+    config: { auth: { scheme: none }, maxBatch: 10000 }
   - name: ce-secured
     type: cloudevents
     config:
@@ -105,6 +105,17 @@ describe('cloudevents connector (HTTP binding)', () => {
     for (const e of batch) expect(await stored(e.id, e.source)).toMatchObject({ type: e.type });
     const empty = await post({ 'content-type': 'application/cloudevents-batch+json' }, '[]');
     expect(empty.json()).toEqual({ ids: [], status: 'accepted' });
+  });
+
+  test('a batch of 9,000 events (maxBatch allows 10,000; more than Lua unpacks at once) is accepted whole, and a redelivery of it is a duplicate', async () => {
+    const batch = Array.from({ length: 9000 }, (_, i) => ({ specversion: '1.0', id: `big-${i}`, source: '/big', type: 'io.test.big' }));
+    const waitingBefore = await t.sb.bus.queue('all')!.getWaitingCount();
+    const res = await post({ 'content-type': 'application/cloudevents-batch+json' }, JSON.stringify(batch));
+    expect(res.statusCode).toBe(202);
+    expect(await t.sb.bus.queue('all')!.getWaitingCount()).toBe(waitingBefore + 9000);
+    const again = await post({ 'content-type': 'application/cloudevents-batch+json' }, JSON.stringify(batch));
+    expect(again.statusCode).toBe(202);
+    expect(await t.sb.bus.queue('all')!.getWaitingCount()).toBe(waitingBefore + 9000);
   });
 
   const minimal = { 'ce-specversion': '1.0', 'ce-id': 'bad-1', 'ce-source': '/test', 'ce-type': 'io.test', 'content-type': 'text/plain' };

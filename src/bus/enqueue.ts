@@ -25,7 +25,7 @@ import { JOURNAL_LUA, TrimSchedule, type JournalLayout } from '../ops/journal.js
 // then arrivalCount and, when there are arrivals, the journal's entries and timeline keys, retention ms,
 // max events, max entries per event and the trim limit (0: no trim this call), then per arrival: event id, its first job (1-based), its job
 // count, its entries as JSON lines. Per-queue values travel once per call.
-const LUA = `
+export const ENQUEUE_LUA = `
 local rcall = redis.call
 ${JOURNAL_LUA}
 local now = ARGV[1]
@@ -72,10 +72,11 @@ for i = 0, n - 1 do
     results[i + 1] = 1
   end
 end
--- One LPUSH per queue and call (in order: the first added is the first taken), then its marker.
+-- One LPUSH per queue and call (in order: the first added is the first taken), then its marker. A call of
+-- more than 1,000 jobs for one queue (one large publish) pushes them in chunks, still in order.
 for _, q in ipairs(queues) do
   if #q.added > 0 then
-    rcall('LPUSH', q.key .. 'wait', unpack(q.added))
+    callEach('LPUSH', q.key .. 'wait', q.added)
     if q.events then
       for _, jobId in ipairs(q.added) do rcall('XADD', q.key .. 'events', 'MAXLEN', '~', q.maxEvents, '*', 'event', 'waiting', 'jobId', jobId) end
     end
@@ -183,7 +184,7 @@ export class BatchingEnqueuer {
     private readonly minBatchBeside = 16,
     private readonly maxBatchJobs = 500,
   ) {
-    if (!(redis as unknown as Partial<WithEnqueue>).switchboardEnqueue) redis.defineCommand('switchboardEnqueue', { numberOfKeys: 0, lua: LUA });
+    if (!(redis as unknown as Partial<WithEnqueue>).switchboardEnqueue) redis.defineCommand('switchboardEnqueue', { numberOfKeys: 0, lua: ENQUEUE_LUA });
     this.redis = redis as WithEnqueue;
     this.calls = new Array<Pending[] | undefined>(maxInFlight).fill(undefined);
     this.trim = journal ? new TrimSchedule(journal.trimEveryMs) : undefined;

@@ -6,6 +6,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { CALL_EACH_LUA } from '../bus/lua.js';
 import { nowIso } from '../events/cloudevent.js';
 
 export type JournalEntry =
@@ -102,8 +103,7 @@ export function arrivalLines(at: string, connector: string, event: { type: strin
  * first time collect in `first`, which goes to the timeline in one push per call); trim the timeline
  * and the hash by age and count, a bounded amount per call (each call trims more than it adds).
  */
-export const JOURNAL_LUA = `
-local function journalAppend(entriesKey, now, eventId, lines, maxEntries, first)
+export const JOURNAL_LUA = `${CALL_EACH_LUA}local function journalAppend(entriesKey, now, eventId, lines, maxEntries, first)
   if rcall('HSETNX', entriesKey, eventId, lines) == 1 then
     first[#first + 1] = now .. ' ' .. eventId
     return
@@ -118,7 +118,7 @@ local function journalAppend(entriesKey, now, eventId, lines, maxEntries, first)
   rcall('HSET', entriesKey, eventId, all)
 end
 local function journalTimeline(timeline, first)
-  if #first > 0 then rcall('RPUSH', timeline, unpack(first)) end
+  callEach('RPUSH', timeline, first)
 end
 local function journalTrim(entriesKey, timeline, now, retention, maxEvents, limit)
   if limit == 0 then return end
@@ -141,8 +141,7 @@ local function journalTrim(entriesKey, timeline, now, retention, maxEvents, limi
   end
   if #gone > 0 then
     rcall('LTRIM', timeline, #gone, -1)
-    -- unpack has a limit (8,000 values): a writer that added many events since its last trim may remove more.
-    for c = 1, #gone, 1000 do rcall('HDEL', entriesKey, unpack(gone, c, math.min(c + 999, #gone))) end
+    callEach('HDEL', entriesKey, gone)
   end
 end
 `;
