@@ -25,7 +25,7 @@ import { JOURNAL_LUA, TrimSchedule, type JournalLayout } from '../ops/journal.js
 // then arrivalCount and, when there are arrivals, the journal's entries and timeline keys, retention ms,
 // max events, max entries per event and the trim limit (0: no trim this call), then per arrival: event id, its first job (1-based), its job
 // count, its entries as JSON lines. Per-queue values travel once per call.
-export const ENQUEUE_LUA = `
+const ENQUEUE_LUA = `
 local rcall = redis.call
 ${JOURNAL_LUA}
 local now = ARGV[1]
