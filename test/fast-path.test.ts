@@ -272,6 +272,28 @@ describe('arrivals journaled by the enqueue script', () => {
     expect(await journal.get('nobody-8999')).toMatchObject([{ kind: 'received' }, { kind: 'routed', to: [] }]);
   });
 
+  test('a journal that cannot be written does not fail the jobs: they are enqueued, the publish succeeds, a warning says so', async () => {
+    const brokenPrefix = `${prefix}-broken`;
+    const logs = captureLogs();
+    const broken = new Bus({ redis: REDIS_URL, prefix: brokenPrefix, functions: [fn('a')], dedupWindowMs: 60_000, enqueueTimeoutMs: 2000, journal: journalLayout(brokenPrefix, { retentionMs: 60_000, maxEvents: 10 }), log: logs.log });
+    try {
+      await broken.waitUntilReady(5000);
+      // The journal's hash is a string here (another tool's key, say): every write to it fails.
+      await broken.connection.set(`${brokenPrefix}:journal:entries`, 'not a hash');
+      const result = await broken.publish([event('kept-1'), event('kept-2')], {}, 'hook');
+      expect(result.routed).toBe(2);
+      expect(await broken.connection.lrange(`${brokenPrefix}:fn.a:wait`, 0, -1)).toEqual([jobIdFor('a', event('kept-2')), jobIdFor('a', event('kept-1'))]);
+      const warning = logs.records().find((r) => r.msg === 'event journal: arrivals not written (their events are enqueued)');
+      expect(warning).toMatchObject({ level: 40, calls: 1 }); // pino's warn
+      expect(warning?.err).toMatch(/WRONGTYPE/);
+      // A redelivery is still a duplicate: the jobs were written whole.
+      expect((await broken.publish([event('kept-1')], {}, 'hook')).duplicates).toBe(1);
+    } finally {
+      await broken.close();
+      await deleteKeys(brokenPrefix);
+    }
+  });
+
   test('a trim that removes more events than Lua can unpack at once (8,000) removes them all', async () => {
     const bigPrefix = `${prefix}-big`;
     // This writer trims at most once a second: its first call trims, the next 8,500 events wait for the next trim.

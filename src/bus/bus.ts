@@ -76,6 +76,20 @@ export class Bus {
     this.connection.on('error', () => {});
     this.setFunctions(options.functions);
     this.enqueuer = new BatchingEnqueuer(this.connection, options.enqueueTimeoutMs, options.journal);
+    this.enqueuer.onJournalError = (message) => this.journalFailed(message);
+  }
+
+  private journalFailures = 0;
+  private journalFailureLoggedAt = 0;
+
+  /** Arrivals not journaled (their jobs are enqueued): a warning at most every 10 s, with the count since the last. */
+  private journalFailed(message: string): void {
+    this.journalFailures++;
+    const now = Date.now();
+    if (now - this.journalFailureLoggedAt < 10_000) return;
+    this.options.log.warn({ err: message, calls: this.journalFailures }, 'event journal: arrivals not written (their events are enqueued)');
+    this.journalFailureLoggedAt = now;
+    this.journalFailures = 0;
   }
 
   /** Messages that could not become events go to a capped stream, `<prefix>:poison`. */

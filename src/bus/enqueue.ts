@@ -84,9 +84,11 @@ for _, q in ipairs(queues) do
   end
 end
 -- The journal records an arrival unless Redis refused its jobs (the sender gets a 503 and retries).
+-- It is best effort: an error in it (one of its keys of another type, say) must not fail the jobs
+-- written above, whose sender would then retry into a duplicate. The error follows the results.
 local a = j0 + 1 + n * 5
 local na = tonumber(ARGV[a])
-if na > 0 then
+local function journalArrivals()
   local entriesKey, timeline = ARGV[a + 1], ARGV[a + 2]
   local retention, maxEvents, maxEntries = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
   local c = a + 7
@@ -102,6 +104,10 @@ if na > 0 then
   end
   journalTimeline(timeline, first)
   journalTrim(entriesKey, timeline, now, retention, maxEvents, tonumber(ARGV[a + 6]))
+end
+if na > 0 then
+  local ok, err = pcall(journalArrivals)
+  if not ok then results[n + 1] = type(err) == 'table' and err.err or tostring(err) end
 end
 return results
 `;
@@ -155,7 +161,8 @@ export class EnqueueTimeoutError extends Error {}
 
 const SWEEP_MS = 50;
 
-type WithEnqueue = Redis & { switchboardEnqueue(...args: (string | number)[]): Promise<EnqueueResult[]> };
+// The results, then, if the journal failed, its error.
+type WithEnqueue = Redis & { switchboardEnqueue(...args: (string | number)[]): Promise<(EnqueueResult | string)[]> };
 
 export class BatchingEnqueuer {
   private readonly redis: WithEnqueue;
@@ -172,6 +179,8 @@ export class BatchingEnqueuer {
   private flushScheduled = false;
   private sweeper: NodeJS.Timeout | undefined;
   private readonly trim: TrimSchedule | undefined;
+  /** Told when a call's jobs were written but its arrivals could not be journaled. */
+  onJournalError: ((message: string) => void) | undefined;
 
   constructor(
     redis: Redis,
@@ -286,7 +295,9 @@ export class BatchingEnqueuer {
     const slot = this.calls.indexOf(undefined);
     this.calls[slot] = batch;
     this.redis.switchboardEnqueue(...args).then(
-      (results) => {
+      (reply) => {
+        if (reply.length > size) this.onJournalError?.(String(reply[size]));
+        const results = reply as EnqueueResult[];
         let offset = 0;
         for (const pending of batch) {
           this.settle(pending, results.slice(offset, offset + pending.jobs.length));
