@@ -36,7 +36,8 @@ export async function listDeadLetters(bus: Bus, functionNames: string[], filter:
       });
     }
   }
-  return out.slice(0, limit);
+  // Each queue gives its newest first; across functions, the newest of all come first too.
+  return out.sort((a, b) => (b.failedAt ?? '').localeCompare(a.failedAt ?? '')).slice(0, limit);
 }
 
 /** Moves dead letters back to their queue with a fresh set of attempts; returns how many. */
