@@ -26,3 +26,27 @@ export function createLogger(options: LogOptions = {}): Logger {
     { write: (line: string) => write(secrets.length ? scrub(line) : line) },
   );
 }
+
+/**
+ * A warning for a failure that may repeat on every call (thousands a second under load): logged at
+ * most once per `everyMs`, with how many times it happened since the last line.
+ */
+export class ThrottledWarning {
+  private count = 0;
+  private loggedAt = 0;
+
+  constructor(
+    private readonly log: Logger,
+    private readonly message: string,
+    private readonly everyMs = 10_000,
+  ) {}
+
+  report(err: string): void {
+    this.count++;
+    const now = Date.now();
+    if (now - this.loggedAt < this.everyMs) return;
+    this.log.warn({ err, times: this.count }, this.message);
+    this.loggedAt = now;
+    this.count = 0;
+  }
+}

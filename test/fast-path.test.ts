@@ -284,12 +284,31 @@ describe('arrivals journaled by the enqueue script', () => {
       expect(result.routed).toBe(2);
       expect(await broken.connection.lrange(`${brokenPrefix}:fn.a:wait`, 0, -1)).toEqual([jobIdFor('a', event('kept-2')), jobIdFor('a', event('kept-1'))]);
       const warning = logs.records().find((r) => r.msg === 'event journal: arrivals not written (their events are enqueued)');
-      expect(warning).toMatchObject({ level: 40, calls: 1 }); // pino's warn
+      expect(warning).toMatchObject({ level: 40, times: 1 }); // pino's warn
       expect(warning?.err).toMatch(/WRONGTYPE/);
       // A redelivery is still a duplicate: the jobs were written whole.
       expect((await broken.publish([event('kept-1')], {}, 'hook')).duplicates).toBe(1);
     } finally {
       await broken.close();
+      await deleteKeys(brokenPrefix);
+    }
+  });
+
+  test('later entries that cannot be written are reported by a warning, at most one per 10 s with the count since the last', async () => {
+    const brokenPrefix = `${prefix}-broken-later`;
+    const logs = captureLogs();
+    const broken = new Journal(bus.connection, journalLayout(brokenPrefix, { retentionMs: 60_000, maxEvents: 10, flushDelayMs: 0 }), logs.log);
+    try {
+      await bus.connection.set(`${brokenPrefix}:journal:entries`, 'not a hash');
+      const attempt = { kind: 'attempt' as const, function: 'a', attempt: 1, outcome: 'succeeded' as const, durationMs: 1 };
+      for (let i = 0; i < 3; i++) {
+        broken.record(`e${i}`, attempt);
+        await broken.close();
+      }
+      const warnings = logs.records().filter((r) => r.msg === 'event journal: entries not written');
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatchObject({ level: 40, times: 1, err: expect.stringMatching(/WRONGTYPE/) });
+    } finally {
       await deleteKeys(brokenPrefix);
     }
   });

@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { FunctionConfig } from '../config/load.js';
 import { SwitchboardError } from '../errors.js';
+import { ThrottledWarning } from '../log.js';
 import { nowIso, serializeCloudEvent, type CloudEvent } from '../events/cloudevent.js';
 import type { PoisonEntry, PublishOptions, PublishResult } from '../registry/contract.js';
 import { arrivalLines, type JournalLayout } from '../ops/journal.js';
@@ -76,20 +77,8 @@ export class Bus {
     this.connection.on('error', () => {});
     this.setFunctions(options.functions);
     this.enqueuer = new BatchingEnqueuer(this.connection, options.enqueueTimeoutMs, options.journal);
-    this.enqueuer.onJournalError = (message) => this.journalFailed(message);
-  }
-
-  private journalFailures = 0;
-  private journalFailureLoggedAt = 0;
-
-  /** Arrivals not journaled (their jobs are enqueued): a warning at most every 10 s, with the count since the last. */
-  private journalFailed(message: string): void {
-    this.journalFailures++;
-    const now = Date.now();
-    if (now - this.journalFailureLoggedAt < 10_000) return;
-    this.options.log.warn({ err: message, calls: this.journalFailures }, 'event journal: arrivals not written (their events are enqueued)');
-    this.journalFailureLoggedAt = now;
-    this.journalFailures = 0;
+    const journalFailed = new ThrottledWarning(options.log, 'event journal: arrivals not written (their events are enqueued)');
+    this.enqueuer.onJournalError = (message) => journalFailed.report(message);
   }
 
   /** Messages that could not become events go to a capped stream, `<prefix>:poison`. */

@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { CALL_EACH_LUA } from '../bus/lua.js';
 import { nowIso } from '../events/cloudevent.js';
+import { ThrottledWarning } from '../log.js';
 
 export type JournalEntry =
   | { kind: 'received'; at: string; connector: string; type: string; source: string }
@@ -169,13 +170,15 @@ export class Journal {
   /** The last append sent: one connection answers in order, so awaiting it awaits every earlier one. */
   private lastWrite: Promise<unknown> = Promise.resolve();
   private readonly trim: TrimSchedule;
+  private readonly failed: ThrottledWarning;
 
   constructor(
     redis: Redis,
     readonly layout: JournalLayout,
-    private readonly log: Logger,
+    log: Logger,
   ) {
     this.trim = new TrimSchedule(layout.trimEveryMs);
+    this.failed = new ThrottledWarning(log, 'event journal: entries not written');
     if (!(redis as unknown as Partial<WithAppend>).switchboardJournalAppend) redis.defineCommand('switchboardJournalAppend', { numberOfKeys: 0, lua: APPEND_LUA });
     this.redis = redis as WithAppend;
   }
@@ -225,7 +228,7 @@ export class Journal {
     const now = Date.now();
     const args: (string | number)[] = [entriesKey, timelineKey, now, retentionMs, maxEvents, maxEntries, this.trim.next(batch.length, now)];
     for (const { eventId, entries } of batch) args.push(eventId, entries.join('\n'));
-    this.lastWrite = this.redis.switchboardJournalAppend(...args).catch((err: Error) => this.log.debug({ err: err.message }, 'journal entries not written'));
+    this.lastWrite = this.redis.switchboardJournalAppend(...args).catch((err: Error) => this.failed.report(err.message));
   }
 
   async get(eventId: string): Promise<JournalEntry[] | undefined> {
