@@ -97,6 +97,7 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
     dedupWindowMs: config.bus.dedupWindowMs,
     enqueueTimeoutMs: config.bus.enqueueTimeoutMs,
     highWaterMark: config.bus.highWaterMark,
+    keepCompleted: config.bus.keepCompleted,
     waitingEvents: config.bus.waitingEvents,
     log,
   });

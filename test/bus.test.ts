@@ -56,6 +56,7 @@ describe('bus', () => {
     functions: [fn('a', { type: 'com.example.a' }), fn('b', { type: { prefix: 'com.example.' } })],
     dedupWindowMs: 60_000,
     enqueueTimeoutMs: 2000,
+    keepCompleted: 10, // the tests read finished jobs
     log: captureLogs().log,
   });
   beforeAll(() => bus.waitUntilReady(5000));

@@ -48,7 +48,7 @@ describe('config loading', () => {
       concurrency: 10,
     });
     expect(config.redis.prefix).toBe('switchboard');
-    expect(config.bus).toEqual({ dedupWindowMs: 72 * 3600 * 1000, enqueueTimeoutMs: 2000, highWaterMark: 100_000, lockDurationMs: 30_000, waitingEvents: false });
+    expect(config.bus).toEqual({ dedupWindowMs: 72 * 3600 * 1000, enqueueTimeoutMs: 2000, highWaterMark: 100_000, keepCompleted: 0, lockDurationMs: 30_000, waitingEvents: false });
     expect(config.gateway).toEqual({ host: '0.0.0.0', port: 8080, bodyLimit: 1024 * 1024, requestTimeoutMs: 30_000 });
     expect(config.secrets).toEqual(['s3cret-value']);
   });

@@ -358,6 +358,33 @@ describe('arrivals journaled by the enqueue script', () => {
   });
 });
 
+describe('completed jobs', () => {
+  test('are removed once their run succeeds by default; keepCompleted keeps the last N for BullMQ\'s views', async () => {
+    for (const keep of [0, 2]) {
+      const prefix = uniquePrefix(`keep${keep}`);
+      const bus = new Bus({ redis: REDIS_URL, prefix, functions: [fn('a')], dedupWindowMs: 60_000, enqueueTimeoutMs: 2000, keepCompleted: keep, log: captureLogs().log });
+      const worker = new Worker('fn.a', async () => 'done', { connection: { url: REDIS_URL }, prefix });
+      try {
+        await bus.waitUntilReady(5000);
+        let completed = 0;
+        worker.on('completed', () => completed++);
+        await bus.publish([1, 2, 3].map((i) => event(`keep-${keep}-${i}`)));
+        await waitFor(() => completed === 3, 'three runs');
+        await waitFor(async () => (await bus.queue('a')!.getCompletedCount()) === keep, `${keep} completed jobs kept`);
+        const kept = await bus.queue('a')!.getCompleted();
+        expect(kept.map((j) => j.returnvalue)).toEqual(Array(keep).fill('done'));
+        expect(await bus.connection.exists(`${prefix}:fn.a:${jobIdFor('a', event(`keep-${keep}-1`))}`)).toBe(0);
+        // Removed or not, a redelivery is still a duplicate.
+        expect((await bus.publish([event(`keep-${keep}-1`)])).duplicates).toBe(1);
+      } finally {
+        await worker.close();
+        await bus.close();
+        await deleteKeys(prefix);
+      }
+    }
+  });
+});
+
 describe('backpressure', () => {
   test('above a queue’s high-water mark, events for it get 503 with Retry-After, and the backlog stops growing', async () => {
     const t = await bootSwitchboard(

@@ -83,7 +83,7 @@ describe('graceful lifecycle', () => {
     try {
       await waitFor(() => worker.output().includes('switchboard worker running'), 'the worker to start', 20_000);
       const { jobIdFor } = await import('../src/bus/bus.js');
-      const publisher = await bootSwitchboard(`redis: { prefix: ${prefix} }\nconnectors:\n${functionsYaml(recorder.url)}`, { gateway: false, worker: false, prefix });
+      const publisher = await bootSwitchboard(`redis: { prefix: ${prefix} }\nbus: { keepCompleted: 10 }\nconnectors:\n${functionsYaml(recorder.url)}`, { gateway: false, worker: false, prefix });
       const quick = { specversion: '1.0' as const, id: 'quick', source: '/t', type: 'com.example.sleep', data: { ms: 500 } };
       const slow = [1, 2].map((i) => ({ specversion: '1.0' as const, id: `slow-${i}`, source: '/t', type: 'com.example.sleep', data: { ms: 20_000 } }));
       await publisher.sb.bus.publish([quick, ...slow]);

@@ -6,6 +6,8 @@ import type { CloudEvent } from '../src/events/cloudevent.js';
 import { bootSwitchboard, startRecorder, waitFor, type Recorder, type TestSwitchboard } from './helpers/index.js';
 
 const yaml = (recorder: string) => `
+# Completed jobs kept: the tests read the functions' results from them.
+bus: { keepCompleted: 100 }
 connectors:
   - name: recorder
     type: http

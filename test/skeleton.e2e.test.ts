@@ -26,6 +26,8 @@ const PUSH = { ref: 'refs/heads/main', repository: { full_name: 'octo/hello' }, 
 
 function yaml(recorderUrl: string): string {
   return `
+# Completed jobs kept: the tests read the functions' results from them.
+bus: { keepCompleted: 100 }
 connectors:
   - name: github
     type: webhook

@@ -10,7 +10,7 @@ import { spawnCli, writeConfig } from './helpers/cli.js';
 test('an event-loop-blocking function past its lock loses no event: it runs, and the job ends completed or dead-lettered, never stuck', async () => {
   const prefix = uniquePrefix('blocker');
   const key = `${prefix}-runs`;
-  const yaml = `redis: { prefix: ${prefix} }\nbus: { lockDuration: 1s }\nfunctions:\n  - { name: blocker, runtime: node, module: ${path.join(FIXTURES, 'functions/blocker.js')}, trigger: { type: com.example.block }, timeout: 60s, retry: { attempts: 5, backoff: { type: fixed, delay: 100ms } } }\n`;
+  const yaml = `redis: { prefix: ${prefix} }\nbus: { lockDuration: 1s, keepCompleted: 10 }\nfunctions:\n  - { name: blocker, runtime: node, module: ${path.join(FIXTURES, 'functions/blocker.js')}, trigger: { type: com.example.block }, timeout: 60s, retry: { attempts: 5, backoff: { type: fixed, delay: 100ms } } }\n`;
   const file = writeConfig(yaml);
   const env = { SOAK_REDIS_URL: REDIS_URL, SOAK_KEY: key };
   const workers = [spawnCli(['worker', '--config', file], env), spawnCli(['worker', '--config', file], env)];

@@ -15,6 +15,8 @@ const STRIPE_SECRET = 'whsec_workflow_test';
 const SLACK_TOKEN = 'xoxb-workflow-token';
 
 const yaml = (slackUrl: string, recorderUrl: string) => `
+# Completed jobs kept: the tests read the functions' results from them.
+bus: { keepCompleted: 100 }
 connectors:
   - { name: stripe, type: webhook, config: { provider: stripe, secret: "\${env:STRIPE_SECRET}" } }
   - { name: slack, type: slack, config: { token: "\${env:SLACK_TOKEN}", baseUrl: "${slackUrl}/api/", allowPrivateNetworks: true } }

@@ -27,6 +27,8 @@ export interface BusOptions {
   highWaterMark?: number;
   /** Write BullMQ's `waiting` event per job, for QueueEvents listeners. */
   waitingEvents?: boolean;
+  /** Completed jobs kept per function queue (the last N, at most an hour); 0 (the default) removes a job when its run succeeds. */
+  keepCompleted?: number;
   /** Where arrivals are journaled (in the same Redis call as their jobs); absent when the journal is off. */
   journal?: JournalLayout;
   log: Logger;
@@ -34,7 +36,6 @@ export interface BusOptions {
 
 /** Events no trigger matched are kept in a capped stream, so an accepted event is never silently dropped. */
 const UNROUTED_MAX = 10_000;
-const KEEP_COMPLETED = { age: 3600, count: 1000 };
 const KEEP_DEAD_LETTERS = { age: 14 * 24 * 3600, count: 10_000 };
 
 export class BusUnavailableError extends SwitchboardError {
@@ -102,7 +103,9 @@ export class Bus {
       const jobOptions: JobsOptions = {
         attempts: fn.attempts,
         backoff: { type: fn.backoff.type, delay: fn.backoff.delay },
-        removeOnComplete: KEEP_COMPLETED,
+        // Kept completed jobs cost a sorted-set entry and a trim per run, and Redis memory per function; the
+        // journal, bounded once for all functions, records every run.
+        removeOnComplete: this.options.keepCompleted ? { age: 3600, count: this.options.keepCompleted } : true,
         removeOnFail: KEEP_DEAD_LETTERS,
       };
       this.targets.set(fn.name, {

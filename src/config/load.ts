@@ -52,7 +52,7 @@ export interface SwitchboardConfig {
   file: string;
   dir: string;
   redis: { url?: string; prefix: string; sentinel?: SentinelTarget };
-  bus: { dedupWindowMs: number; enqueueTimeoutMs: number; highWaterMark: number; lockDurationMs: number; waitingEvents: boolean };
+  bus: { dedupWindowMs: number; enqueueTimeoutMs: number; highWaterMark: number; keepCompleted: number; lockDurationMs: number; waitingEvents: boolean };
   gateway: { host: string; port: number; bodyLimit: number; requestTimeoutMs: number };
   journal: { enabled: boolean; retentionMs: number; maxEvents: number };
   admin: { enabled: boolean; host: string; port: number; token?: string; auth: 'bearer' | 'none' };
@@ -222,7 +222,7 @@ export async function parseConfig(text: string, file: string, options: LoadOptio
     file: path.resolve(file),
     dir,
     redis: { ...(root.redis.url ? { url: root.redis.url } : {}), prefix: root.redis.prefix, ...(root.redis.sentinel ? { sentinel: root.redis.sentinel } : {}) },
-    bus: { dedupWindowMs: toMilliseconds(root.bus.dedupWindow), enqueueTimeoutMs: toMilliseconds(root.bus.enqueueTimeout), highWaterMark: root.bus.highWaterMark, lockDurationMs: toMilliseconds(root.bus.lockDuration), waitingEvents: root.bus.waitingEvents },
+    bus: { dedupWindowMs: toMilliseconds(root.bus.dedupWindow), enqueueTimeoutMs: toMilliseconds(root.bus.enqueueTimeout), highWaterMark: root.bus.highWaterMark, keepCompleted: root.bus.keepCompleted, lockDurationMs: toMilliseconds(root.bus.lockDuration), waitingEvents: root.bus.waitingEvents },
     gateway: { host: root.gateway.host, port: root.gateway.port, bodyLimit: toBytes(root.gateway.bodyLimit), requestTimeoutMs: toMilliseconds(root.gateway.requestTimeout) },
     journal: { enabled: root.journal.enabled, retentionMs: toMilliseconds(root.journal.retention), maxEvents: root.journal.maxEvents },
     admin: { enabled: root.admin.enabled, host: root.admin.host, port: root.admin.port, auth: root.admin.auth, ...(root.admin.token ? { token: root.admin.token } : {}) },

@@ -177,6 +177,12 @@ export const RootSchema = Type.Object(
         dedupWindow: Duration({ default: '72h', description: 'how long a delivered event id is remembered' }),
         enqueueTimeout: Duration({ default: '2s', description: 'longest wait for Redis before answering 503' }),
         highWaterMark: Type.Integer({ minimum: 0, default: 100_000, description: 'most waiting jobs per function queue before new events get 503 (0: no limit)' }),
+        keepCompleted: Type.Integer({
+          minimum: 0,
+          maximum: 1_000_000,
+          default: 0,
+          description: "completed jobs BullMQ keeps per function queue (the last N, for at most 1 h), for its queue views; 0 removes a job once its run succeeds (the event journal records every run either way)",
+        }),
         lockDuration: Duration({ default: '30s', description: 'how long a worker holds a job without renewing; a crashed worker\'s jobs are retried after it' }),
         waitingEvents: Type.Boolean({
           default: false,

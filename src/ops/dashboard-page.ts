@@ -72,7 +72,7 @@ export const DASHBOARD_HTML = `<!doctype html>
       }));
       lastAt = now;
       const functions = await api('/functions');
-      document.getElementById('functions').replaceChildren(row(['name', 'waiting', 'active', 'failed', 'completed']), ...functions.map((f) => row([f.name + (f.paused ? ' (paused)' : ''), String(f.counts.waiting), String(f.counts.active), String(f.counts.failed), String(f.counts.completed)])));
+      document.getElementById('functions').replaceChildren(row(['name', 'waiting', 'active', 'failed', 'completed (kept)']), ...functions.map((f) => row([f.name + (f.paused ? ' (paused)' : ''), String(f.counts.waiting), String(f.counts.active), String(f.counts.failed), String(f.counts.completed)])));
       const events = await api('/events?limit=20');
       document.getElementById('tail').replaceChildren(row(['event', 'at']), ...events.map((e) => { const a = document.createElement('a'); a.className = 'event'; a.textContent = e.id; a.dataset.id = e.id; a.onclick = () => showJournal(e.id); const td = document.createElement('td'); td.append(a); return row([td, e.at]); }));
       const letters = await api('/dead-letters');
