@@ -19,6 +19,7 @@
  */
 import type { Redis } from 'ioredis';
 import { JOURNAL_LUA, TrimSchedule, type JournalLayout } from '../ops/journal.js';
+import { CALL_EACH_LUA } from './lua.js';
 
 // ARGV: now, queueCount, then per queue: key prefix, options JSON tail, high-water mark, 1 to write `waiting` events;
 // then jobCount, then per job: queue index (1-based), job id, name, data JSON, dedup TTL ms;
@@ -27,6 +28,7 @@ import { JOURNAL_LUA, TrimSchedule, type JournalLayout } from '../ops/journal.js
 // count, its entries as JSON lines. Per-queue values travel once per call.
 const ENQUEUE_LUA = `
 local rcall = redis.call
+${CALL_EACH_LUA}
 ${JOURNAL_LUA}
 local now = ARGV[1]
 local nq = tonumber(ARGV[2])

@@ -103,8 +103,10 @@ export function arrivalLines(at: string, connector: string, event: { type: strin
  * entries): append lines to an event's entries, keeping the newest `maxEntries` (events seen for the
  * first time collect in `first`, which goes to the timeline in one push per call); trim the timeline
  * and the hash by age and count, a bounded amount per call (each call trims more than it adds).
+ * Uses `rcall` and `callEach` (CALL_EACH_LUA), which the including script defines.
  */
-export const JOURNAL_LUA = `${CALL_EACH_LUA}local function journalAppend(entriesKey, now, eventId, lines, maxEntries, first)
+export const JOURNAL_LUA = `
+local function journalAppend(entriesKey, now, eventId, lines, maxEntries, first)
   if rcall('HSETNX', entriesKey, eventId, lines) == 1 then
     first[#first + 1] = now .. ' ' .. eventId
     return
@@ -149,6 +151,7 @@ end
 
 // ARGV: entries key, timeline key, now, retention ms, max events, max entries, trim limit (0: none), then per event: id, lines.
 const APPEND_LUA = `local rcall = redis.call
+${CALL_EACH_LUA}
 ${JOURNAL_LUA}
 local entriesKey, timeline, now = ARGV[1], ARGV[2], ARGV[3]
 local n = (#ARGV - 7) / 2
