@@ -4,7 +4,7 @@ import { compileTrigger, Router } from '../src/bus/router.js';
 import type { FunctionConfig } from '../src/config/load.js';
 import type { CloudEvent } from '../src/events/cloudevent.js';
 import { Worker } from 'bullmq';
-import { captureLogs, deleteKeys, REDIS_URL, uniquePrefix, waitFor } from './helpers/index.js';
+import { captureLogs, deleteKeys, functionConfig, REDIS_URL, uniquePrefix, waitFor } from './helpers/index.js';
 
 const event = (attrs: Partial<CloudEvent> & Record<string, unknown> = {}): CloudEvent => ({ specversion: '1.0', id: 'e1', source: '/s', type: 'com.example.a', ...attrs });
 
@@ -39,17 +39,7 @@ describe('triggers', () => {
 
 describe('bus', () => {
   const prefix = uniquePrefix('bus');
-  const fn = (name: string, trigger: object): FunctionConfig => ({
-    name,
-    signature: name,
-    queue: `fn.${name}`,
-    runtime: { kind: 'node', module: '/dev/null', isolated: false, memoryLimitMb: 128 },
-    trigger: trigger as never,
-    attempts: 4,
-    backoff: { type: 'fixed', delay: 250 },
-    timeoutMs: 1000,
-    concurrency: 1,
-  });
+  const fn = (name: string, trigger: object): FunctionConfig => functionConfig(name, { trigger: trigger as never, attempts: 4, backoff: { type: 'fixed', delay: 250 } });
   const bus = new Bus({
     redis: REDIS_URL,
     prefix,

@@ -1,21 +1,9 @@
 import { Worker } from 'bullmq';
 import { Bus } from '../src/bus/bus.js';
 import { listDeadLetters } from '../src/bus/dead-letters.js';
-import type { FunctionConfig } from '../src/config/load.js';
-import { captureLogs, deleteKeys, REDIS_URL, uniquePrefix, waitFor } from './helpers/index.js';
+import { captureLogs, deleteKeys, functionConfig, REDIS_URL, uniquePrefix, waitFor } from './helpers/index.js';
 
-const fn = (name: string): FunctionConfig =>
-  ({
-    name,
-    signature: name,
-    queue: `fn.${name}`,
-    runtime: { kind: 'node', module: '/dev/null', isolated: false, memoryLimitMb: 128 },
-    trigger: { type: `com.example.${name}` },
-    attempts: 1,
-    backoff: { type: 'fixed', delay: 10 },
-    timeoutMs: 1000,
-    concurrency: 1,
-  }) as FunctionConfig;
+const fn = (name: string) => functionConfig(name, { trigger: { type: `com.example.${name}` } as never, attempts: 1 });
 
 test('dead letters across functions are listed newest first, and the limit keeps the newest', async () => {
   const prefix = uniquePrefix('letters');

@@ -7,20 +7,9 @@ import { Redis } from 'ioredis';
 import { coalesceWrites } from '../src/bus/redis.js';
 import { BatchingEnqueuer, EnqueueTimeoutError, type JobSpec, type QueueTarget } from '../src/bus/enqueue.js';
 import { arrivalLines, Journal, JOURNAL_MAX_BATCH, journalEntryJson, journalLayout, TrimSchedule } from '../src/ops/journal.js';
-import { bootSwitchboard, captureLogs, deleteKeys, REDIS_URL, uniquePrefix, waitFor } from './helpers/index.js';
+import { bootSwitchboard, captureLogs, deleteKeys, functionConfig, REDIS_URL, uniquePrefix, waitFor } from './helpers/index.js';
 
-const fn = (name: string, extra: Partial<FunctionConfig> = {}): FunctionConfig => ({
-  name,
-  signature: name,
-  queue: `fn.${name}`,
-  runtime: { kind: 'node', module: '/dev/null', isolated: false, memoryLimitMb: 128 },
-  trigger: { type: 'com.example.load' } as never,
-  attempts: 2,
-  backoff: { type: 'fixed', delay: 10 },
-  timeoutMs: 1000,
-  concurrency: 50,
-  ...extra,
-});
+const fn = (name: string, extra: Partial<FunctionConfig> = {}): FunctionConfig => functionConfig(name, { concurrency: 50, ...extra });
 const event = (id: string): CloudEvent => ({ specversion: '1.0', id, source: '/load', type: 'com.example.load', data: { id } });
 
 /** A bus with one function `a` on its own prefix, closed and cleaned up after `run`. */

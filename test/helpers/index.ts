@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { parseConfig, type SwitchboardConfig } from '../../src/config/load.js';
+import { parseConfig, type FunctionConfig, type SwitchboardConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/log.js';
 import { startSwitchboard, type Switchboard, type SwitchboardOptions } from '../../src/switchboard.js';
 
@@ -136,5 +136,21 @@ export async function bootSwitchboard(
       await sb.close();
       if (!options.prefix) await deleteKeys(prefix);
     },
+  };
+}
+
+/** A function as the config loader gives it, for tests that build a Bus directly: a no-op Node module on queue `fn.<name>`. */
+export function functionConfig(name: string, extra: Partial<FunctionConfig> = {}): FunctionConfig {
+  return {
+    name,
+    signature: name,
+    queue: `fn.${name}`,
+    runtime: { kind: 'node', module: '/dev/null', isolated: false, memoryLimitMb: 128 },
+    trigger: { type: 'com.example.load' } as never,
+    attempts: 2,
+    backoff: { type: 'fixed', delay: 10 },
+    timeoutMs: 1000,
+    concurrency: 1,
+    ...extra,
   };
 }
