@@ -3,7 +3,7 @@
 //   { cmd: 'produce', name, rate, seconds }        → adds at a steady rate to queue `name` (its worker runs elsewhere)
 //   { cmd: 'consume', name, concurrency }          → starts a no-op Worker on queue `name`
 //   { cmd: 'consumed', name, count }               → waits for `count` jobs, then their latencies; stops the Worker
-//   { cmd: 'drain', jobs, concurrency, opts? }     → a prefilled queue's drain rate (jobs/s)
+//   { cmd: 'drain', jobs, concurrency, opts? }     → a prefilled queue's drain rate (jobs/s), and this process's CPU per job filling and draining
 // BULLMQ=bullmq5 runs the same against BullMQ 5.
 import { Redis } from 'ioredis';
 
@@ -59,17 +59,22 @@ async function latency({ rate, seconds, concurrency }) {
 async function drain({ jobs, concurrency, opts }) {
   const name = `drain-${++run}`;
   const queue = new Queue(name, { connection: new Redis(connection.url), prefix });
+  const cpu0 = process.cpuUsage();
   for (let i = 0; i < jobs; i += 1000) await queue.addBulk(Array.from({ length: Math.min(1000, jobs - i) }, () => ({ name: 'webhook', data: body, ...(opts ? { opts } : {}) })));
   let done = 0;
   let finished;
   const all = new Promise((r) => (finished = r));
+  const cpu1 = process.cpuUsage();
   const start = now();
   const worker = new Worker(name, async () => { if (++done === jobs) finished(); }, { connection, prefix, concurrency });
   await all;
   const rate = jobs / ((now() - start) / 1000);
+  const cpu2 = process.cpuUsage();
+  const micros = (a, b) => b.user + b.system - a.user - a.system;
   await worker.close();
   await queue.close();
-  return { rate };
+  // CPU of this process per job: filling the queue (addBulk) and draining it (the worker).
+  return { rate, fillCpuPerJob: micros(cpu0, cpu1) / jobs, drainCpuPerJob: micros(cpu1, cpu2) / jobs };
 }
 
 const commands = { latency, produce, consume, consumed, drain };
