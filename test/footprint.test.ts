@@ -55,7 +55,7 @@ const LOADED_ON_FIRST_USE = ['@aws-sdk/client-sqs', 'undici', 'jsonata', 'mqtt',
 
 // Grows the young generation (objects that survive a while, as under load), then idles: the young
 // generation's size when grown and right after the trim, and the trims made.
-const IDLE = script('idleHeapTrim: { windowMs: 6000, onTrim: () => { trims++; afterTrim = young(); } }', `
+const IDLE = script('idleHeapTrim: { windowMs: 6000, afterBusyMs: 6000, onTrim: () => { trims++; afterTrim = young(); } }', `
 const young = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size;
 const ring = new Array(20000);
 for (let i = 0; i < 3_000_000; i++) ring[i % ring.length] = { i, text: 'x'.repeat(i % 64) };

@@ -23,6 +23,7 @@ function fakeProcess() {
   };
   const trim = startIdleHeapTrim({
     windowMs: 3_600_000,
+    afterBusyMs: 3 * 3_600_000,
     gc: () => {
       state.collections++;
       if (state.shrinksTo !== undefined) state.heap = { ...state.heap, total: state.shrinksTo };
@@ -58,9 +59,27 @@ describe('idle heap trim', () => {
     trim.check();
     expect(state.collections).toBe(0);
     state.heap = { total: 26 * MiB, used: 20 * MiB };
+    for (let i = 0; i < 4; i++) {
+      state.window(0);
+      trim.check();
+    }
+    expect(state.collections).toBe(0);
+    trim.stop();
+  });
+
+  test('after start-up one idle window is enough; once busy, it waits until idle for as long as asked, counted afresh after any busy window', () => {
+    const { state, trim } = fakeProcess();
+    state.window(0.5);
+    trim.check();
+    for (const busy of [0, 0, 0.3, 0, 0]) {
+      state.window(busy);
+      trim.check();
+    }
+    // Two idle windows since the last busy one: a burst after a short pause finds its heap as it left it.
+    expect(state.collections).toBe(0);
     state.window(0);
     trim.check();
-    expect(state.collections).toBe(0);
+    expect(state.collections).toBe(1);
     trim.stop();
   });
 
@@ -72,12 +91,15 @@ describe('idle heap trim', () => {
       trim.check();
     }
     expect(state.collections).toBe(2);
-    // Busy again, then idle: the heap is worth another try.
+    // Busy again, then idle for as long as asked after traffic (three windows): the heap is worth another try.
     state.window(0.5);
     trim.check();
     state.shrinksTo = 22 * MiB;
-    state.window(0);
-    trim.check();
+    for (let i = 0; i < 3; i++) {
+      expect(state.collections).toBe(2);
+      state.window(0);
+      trim.check();
+    }
     expect(state.collections).toBe(3);
     expect(state.heap.total).toBe(22 * MiB);
     trim.stop();
