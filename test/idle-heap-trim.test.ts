@@ -31,75 +31,60 @@ function fakeProcess() {
     heap: () => state.heap,
     utilization: (since) => (since ? { idle: elu.idle - since.idle, active: elu.active - since.active, utilization: busy } : elu),
   });
-  return { state, trim };
+  /** Windows with these loop utilizations pass, the trim checking after each. */
+  const windows = (...utilizations: number[]) => {
+    for (const u of utilizations) {
+      state.window(u);
+      trim.check();
+    }
+  };
+  return { state, trim, windows };
 }
 
 describe('idle heap trim', () => {
   test('collects once when the loop was idle for a window and the heap holds much more than it uses', () => {
-    const { state, trim } = fakeProcess();
-    state.window(0.01);
-    trim.check();
+    const { state, trim, windows } = fakeProcess();
+    windows(0.01);
     expect(state.collections).toBe(1);
     expect(state.heap.total).toBe(24 * MiB);
     // Still idle, heap already trimmed: nothing more.
-    state.window(0);
-    trim.check();
-    state.window(0);
-    trim.check();
+    windows(0, 0);
     expect(state.collections).toBe(1);
     trim.stop();
   });
 
   test('does not collect while the process is busy, nor when the heap has little slack', () => {
-    const { state, trim } = fakeProcess();
-    state.window(0.4);
-    trim.check();
+    const { state, trim, windows } = fakeProcess();
+    windows(0.4);
     // Steady light traffic (a gateway at 100 req/s uses about 7 % of a core) is not idle.
-    state.window(0.04);
-    trim.check();
+    windows(0.04);
     expect(state.collections).toBe(0);
     state.heap = { total: 26 * MiB, used: 20 * MiB };
-    for (let i = 0; i < 4; i++) {
-      state.window(0);
-      trim.check();
-    }
+    windows(0, 0, 0, 0);
     expect(state.collections).toBe(0);
     trim.stop();
   });
 
   test('after start-up one idle window is enough; once busy, it waits until idle for as long as asked, counted afresh after any busy window', () => {
-    const { state, trim } = fakeProcess();
-    state.window(0.5);
-    trim.check();
-    for (const busy of [0, 0, 0.3, 0, 0]) {
-      state.window(busy);
-      trim.check();
-    }
+    const { state, trim, windows } = fakeProcess();
+    windows(0.5, 0, 0, 0.3, 0, 0);
     // Two idle windows since the last busy one: a burst after a short pause finds its heap as it left it.
     expect(state.collections).toBe(0);
-    state.window(0);
-    trim.check();
+    windows(0);
     expect(state.collections).toBe(1);
     trim.stop();
   });
 
   test('tries a second window when the first collection did not shrink the heap, then stops until the process was busy again', () => {
-    const { state, trim } = fakeProcess();
+    const { state, trim, windows } = fakeProcess();
     state.shrinksTo = undefined;
-    for (let i = 0; i < 4; i++) {
-      state.window(0);
-      trim.check();
-    }
+    windows(0, 0, 0, 0);
     expect(state.collections).toBe(2);
     // Busy again, then idle for as long as asked after traffic (three windows): the heap is worth another try.
-    state.window(0.5);
-    trim.check();
     state.shrinksTo = 22 * MiB;
-    for (let i = 0; i < 3; i++) {
-      expect(state.collections).toBe(2);
-      state.window(0);
-      trim.check();
-    }
+    windows(0.5, 0, 0);
+    expect(state.collections).toBe(2);
+    windows(0);
     expect(state.collections).toBe(3);
     expect(state.heap.total).toBe(22 * MiB);
     trim.stop();
