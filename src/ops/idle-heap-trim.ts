@@ -74,18 +74,22 @@ export function startIdleHeapTrim(options: IdleHeapTrimOptions = {}): IdleHeapTr
   // Then nothing more until the process has been busy again: an idle process whose heap does not
   // shrink further is not collected every window.
   let attemptsLeft = 2;
-  // Idle windows in a row, and how many a trim needs: one after start-up, more once the process was busy.
+  // Idle windows in a row, and how many a trim needs: one after start-up, more once the process was
+  // busy. The first window holds start-up itself (a gateway and worker use 3–5 % of it): not traffic.
   let idleWindows = 0;
   let windowsNeeded = 1;
+  let firstWindow = true;
 
   const check = () => {
     const now = utilization();
     const idle = utilization(last).utilization < idleUtilization;
     last = now;
+    const startUp = firstWindow;
+    firstWindow = false;
     if (!idle) {
       attemptsLeft = 2;
       idleWindows = 0;
-      windowsNeeded = windowsAfterBusy;
+      if (!startUp) windowsNeeded = windowsAfterBusy;
       return;
     }
     idleWindows++;
