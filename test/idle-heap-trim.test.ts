@@ -65,19 +65,15 @@ describe('idle heap trim', () => {
     trim.stop();
   });
 
-  test('after start-up one idle window is enough, however busy start-up kept the first', () => {
+  test.each([
+    // Start-up fills the first window, however busy it kept it: one idle window then is enough.
+    ['after start-up one idle window is enough, however busy start-up kept the first', [0.05]],
+    // Busy after start-up: two idle windows since the last busy one are not the three asked for, so a
+    // burst after a short pause finds its heap as it left it.
+    ['once busy, it waits until idle for as long as asked, counted afresh after any busy window', [0.05, 0.5, 0, 0, 0.3, 0, 0]],
+  ])('%s', (_name, before) => {
     const { state, trim, windows } = fakeProcess();
-    windows(0.05);
-    expect(state.collections).toBe(0);
-    windows(0);
-    expect(state.collections).toBe(1);
-    trim.stop();
-  });
-
-  test('once busy, it waits until idle for as long as asked, counted afresh after any busy window', () => {
-    const { state, trim, windows } = fakeProcess();
-    windows(0.05, 0.5, 0, 0, 0.3, 0, 0);
-    // Two idle windows since the last busy one: a burst after a short pause finds its heap as it left it.
+    windows(...before);
     expect(state.collections).toBe(0);
     windows(0);
     expect(state.collections).toBe(1);
