@@ -164,6 +164,9 @@ describe('arrivals journaled by the enqueue script', () => {
       { at, kind: 'received', connector: 'hook', type: event.type, source: event.source },
       { at, kind: 'routed', to: [] },
     ]);
+    // An event a function emitted arrives from that function.
+    const emitted = [journalEntryJson(at, { kind: 'received', function: 'step-"a"', type: event.type, source: event.source }), journalEntryJson(at, { kind: 'routed', to: ['b'] })];
+    expect(arrivalLines(at, { function: 'step-"a"' }, event, ['b'])).toBe(emitted.join('\n'));
   });
 
   test('each writer trims at most every trimEveryMs, by more than it added since', () => {

@@ -164,6 +164,19 @@ describe('walking skeleton', () => {
       source: '/switchboard/functions/step-a',
       data: { order: 42, seenBy: 'step-a' },
     });
+    // Both events' journals tell the workflow: the start emitted the next event, which arrived from
+    // step-a and went to step-b.
+    const emittedId = call!.json.event.id as string;
+    const journal = await waitFor(async () => {
+      const entries = await t.sb.journal!.get(emittedId);
+      return entries?.some((e) => e.kind === 'attempt') && entries;
+    }, "the emitted event's journal");
+    expect(journal.map((e) => e.kind)).toEqual(['received', 'routed', 'attempt']);
+    expect(journal[0]).toMatchObject({ function: 'step-a', type: 'com.example.step-a.done', source: '/switchboard/functions/step-a' });
+    expect(journal[1]).toMatchObject({ to: ['step-b'] });
+    expect(journal[2]).toMatchObject({ function: 'step-b', outcome: 'succeeded' });
+    expect(await t.sb.journal!.get(start.id)).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'emitted', function: 'step-a', eventId: emittedId })]));
+    expect((await t.sb.journal!.recent()).map((r) => r.id)).toContain(emittedId);
   });
 
   test('a throwing function is retried with backoff, dead-lettered after its last attempt, and runs again after replay', async () => {

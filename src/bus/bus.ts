@@ -11,7 +11,7 @@ import { SwitchboardError } from '../errors.js';
 import { ThrottledWarning } from '../log.js';
 import { nowIso, serializeCloudEvent, type CloudEvent } from '../events/cloudevent.js';
 import type { PoisonEntry, PublishOptions, PublishResult } from '../registry/contract.js';
-import { arrivalLines, type JournalLayout } from '../ops/journal.js';
+import { arrivalLines, type ArrivalOrigin, type JournalLayout } from '../ops/journal.js';
 import { BatchingEnqueuer, EnqueueTimeoutError, type Arrival, type JobSpec, type QueueTarget } from './enqueue.js';
 import { bullmq } from './bullmq.js';
 import { describeRedis, producerConnection, type RedisTarget } from './redis.js';
@@ -159,13 +159,13 @@ export class Bus {
     return target.queueKey.slice(this.prefix.length + 1, -1);
   }
 
-  /** `connector` names where the events came from; given, their arrival is journaled. */
-  async publish(events: CloudEvent[], options: PublishOptions = {}, connector?: string): Promise<PublishResult> {
+  /** `from` is where the events came from (a connector's name, or the function that emitted them); given, their arrival is journaled. */
+  async publish(events: CloudEvent[], options: PublishOptions = {}, from?: ArrivalOrigin): Promise<PublishResult> {
     if (this.closed) throw new BusUnavailableError('the bus is closed');
     const ttl = options.dedupWindowMs ?? this.options.dedupWindowMs;
     const jobs: JobSpec[] = [];
     const arrivals: Arrival[] = [];
-    const at = connector !== undefined && this.options.journal ? nowIso() : undefined;
+    const at = from !== undefined && this.options.journal ? nowIso() : undefined;
     const unrouted: Promise<unknown>[] = [];
     const routes: string[][] = [];
     for (let e = 0; e < events.length; e++) {
@@ -174,7 +174,7 @@ export class Bus {
       const targets = matched.some((t) => t.filter) ? await this.applyFilters(event, matched) : matched;
       const to = targets.map((t) => t.name);
       routes.push(to);
-      if (at !== undefined) arrivals.push({ eventId: event.id, firstJob: jobs.length, jobCount: targets.length, lines: arrivalLines(at, connector!, event, to) });
+      if (at !== undefined) arrivals.push({ eventId: event.id, firstJob: jobs.length, jobCount: targets.length, lines: arrivalLines(at, from!, event, to) });
       if (targets.length === 0) {
         unrouted.push(this.connection.xadd(`${this.prefix}:unrouted`, 'MAXLEN', '~', UNROUTED_MAX, '*', 'event', JSON.stringify(event)));
         continue;

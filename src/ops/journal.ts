@@ -12,6 +12,8 @@ import { ThrottledWarning } from '../log.js';
 
 export type JournalEntry =
   | { kind: 'received'; at: string; connector: string; type: string; source: string }
+  /** An event a function emitted (its result, ctx.emit, or the failure event) arrives from that function. */
+  | { kind: 'received'; at: string; function: string; type: string; source: string }
   | { kind: 'routed'; at: string; to: string[] }
   | { kind: 'attempt'; at: string; function: string; attempt: number; outcome: 'succeeded' | 'failed'; error?: string; durationMs: number }
   | { kind: 'emitted'; at: string; function: string; eventId: string; type: string }
@@ -89,13 +91,17 @@ export function journalEntryJson(at: string, entry: NewEntry): string {
   return JSON.stringify({ at, ...entry });
 }
 
+/** Where an event came from: a connector (by name), or a function that emitted it. */
+export type ArrivalOrigin = string | { function: string };
+
 /**
  * An arrival's two entries (received, routed) as stored: the same JSON as `journalEntryJson` gives,
  * written out directly because it runs once per event on the ingest path.
  */
-export function arrivalLines(at: string, connector: string, event: { type: string; source: string }, to: string[]): string {
+export function arrivalLines(at: string, from: ArrivalOrigin, event: { type: string; source: string }, to: string[]): string {
   const head = `{"at":"${at}","kind":`;
-  return `${head}"received","connector":${JSON.stringify(connector)},"type":${JSON.stringify(event.type)},"source":${JSON.stringify(event.source)}}\n${head}"routed","to":${JSON.stringify(to)}}`;
+  const origin = typeof from === 'string' ? `"connector":${JSON.stringify(from)}` : `"function":${JSON.stringify(from.function)}`;
+  return `${head}"received",${origin},"type":${JSON.stringify(event.type)},"source":${JSON.stringify(event.source)}}\n${head}"routed","to":${JSON.stringify(to)}}`;
 }
 
 /**
@@ -106,12 +112,18 @@ export function arrivalLines(at: string, connector: string, event: { type: strin
  * Uses `rcall` and `callEach` (CALL_EACH_LUA), which the including script defines.
  */
 export const JOURNAL_LUA = `
-local function journalAppend(entriesKey, now, eventId, lines, maxEntries, first)
-  if rcall('HSETNX', entriesKey, eventId, lines) == 1 then
-    first[#first + 1] = now .. ' ' .. eventId
-    return
+local function journalAppend(entriesKey, now, eventId, lines, maxEntries, first, known)
+  -- Arrivals are new events: try to create. Later entries almost always find their event (every
+  -- event is journaled as it arrives): read first, one call fewer than a create that fails.
+  local all = known and rcall('HGET', entriesKey, eventId)
+  if not all then
+    if rcall('HSETNX', entriesKey, eventId, lines) == 1 then
+      first[#first + 1] = now .. ' ' .. eventId
+      return
+    end
+    all = rcall('HGET', entriesKey, eventId)
   end
-  local all = rcall('HGET', entriesKey, eventId) .. '\\n' .. lines
+  all = all .. '\\n' .. lines
   -- Every entry is at least 49 characters ({"at":"<24>","kind":"<6 or more>"…}) and a line break: a
   -- shorter text holds at most maxEntries entries, and needs no counting.
   if #all >= 50 * maxEntries then
@@ -156,7 +168,7 @@ ${JOURNAL_LUA}
 local entriesKey, timeline, now = ARGV[1], ARGV[2], ARGV[3]
 local n = (#ARGV - 7) / 2
 local first = {}
-for i = 0, n - 1 do journalAppend(entriesKey, now, ARGV[8 + i * 2], ARGV[9 + i * 2], tonumber(ARGV[6]), first) end
+for i = 0, n - 1 do journalAppend(entriesKey, now, ARGV[8 + i * 2], ARGV[9 + i * 2], tonumber(ARGV[6]), first, true) end
 journalTimeline(timeline, first)
 journalTrim(entriesKey, timeline, now, tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[7]))
 `;

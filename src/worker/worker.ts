@@ -153,7 +153,7 @@ export class FunctionWorkers {
       data: { function: fn.name, jobId: job.id, attempts: job.attemptsMade, error: err.message, event: job.data },
       ...childTraceContext(job.data),
     });
-    await this.options.bus.publish([event]);
+    await this.options.bus.publish([event], {}, { function: fn.name });
   }
 
   /** Records one run's outcome in metrics; labelled children are resolved once per function, not per run. */
@@ -317,9 +317,9 @@ class RunContext implements FunctionContext {
   };
 }
 
-/** Publishes an event a run emitted (by ctx.emit or as its result) and journals it on its cause. */
+/** Publishes an event a run emitted (by ctx.emit or as its result), journaled as arriving from the function and on its cause. */
 async function publishEmitted(options: FunctionWorkersOptions, functionName: string, cause: CloudEvent, event: CloudEvent): Promise<string> {
-  await options.bus.publish([event]);
+  await options.bus.publish([event], {}, { function: functionName });
   options.journal?.record(cause.id, { kind: 'emitted', function: functionName, eventId: event.id, type: event.type });
   return event.id;
 }
