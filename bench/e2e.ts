@@ -4,7 +4,7 @@
  * against BullMQ's own add → processor, in the same run and on the same Redis; drain rates of a raw
  * BullMQ worker (BullMQ 6 and 5); and overload with a high-water mark. Targets 4 and 5.
  */
-import { alternate, deletePrefix, fmt, load, median, pacedLoad, pairedRatios, percentile, processCpu, range, redisCpu, redisMemory, RUN, sleep, startServer, stopServer, type Server, type Target } from './lib.js';
+import { alternate, deletePrefix, fmt, load, median, pacedLoad, pairedRatios, percentile, processCpu, range, redisCpu, redisMemory, RUN, sleep, startServer, stopServer, type LoadResult, type Server, type Target } from './lib.js';
 
 export interface E2eOptions {
   seconds: number;
@@ -39,6 +39,13 @@ async function untilRun(worker: Server, before: number, count: number, message: 
     stats = await worker.ask<Stats>(message);
   }
   return stats;
+}
+
+/** Webhooks at saturation, then waits until every accepted one has run: what was accepted and how many ran. */
+async function saturate(gateway: Server, worker: Server, seconds: number, connections: number): Promise<{ load: LoadResult; runs: number }> {
+  const before = (await worker.ask<Stats>('runs')).runs;
+  const r = await load(gateway.port, { seconds, connections });
+  return { load: r, runs: (await untilRun(worker, before, r.ok)).runs - before };
 }
 
 /** Request received by the gateway → function start (the issue's measure), and request sent → function start. */
@@ -85,8 +92,7 @@ export async function runE2e(options: E2eOptions, log: (line: string) => void): 
     // Warm-up, alike for every target: fresh processes run their first seconds unoptimized (p50 fell
     // from 4.6 to 1.2 ms over the first 5 s at 1,000 events/s in a gateway and worker), and the issue
     // asks for latency at a steady rate, not a cold start.
-    const warm = await load(gw.port, { seconds: 2, connections: options.connections });
-    await untilRun(sb, 0, warm.ok);
+    await saturate(gw, sb, 2, options.connections);
     await pacedLoad(gw.port, { seconds: 2, rate: 1000, stamp: true });
     await bullmqLatency(servers.get('bullmq6')!, 2, servers.get('bullmq6consumer')!);
     for (const key of ['bullmq6', 'bullmq5']) await bullmqLatency(servers.get(key)!, 2);
@@ -122,14 +128,11 @@ export async function runE2e(options: E2eOptions, log: (line: string) => void): 
           // core, and the first second after that ran at 0.6–0.9× the next (cold caches), where each
           // drain is measured right after its own queue was filled. Then webhooks at saturation for the
           // round, and until every accepted one has run: events/s end to end.
-          const beforeWarm = (await sb.ask<Stats>('runs')).runs;
-          const warm = await load(gw.port, { seconds: 1, connections: options.connections });
-          if ((await untilRun(sb, beforeWarm, warm.ok)).runs - beforeWarm < warm.ok) lost = true;
-          const before = (await sb.ask<Stats>('runs')).runs;
+          const warm = await saturate(gw, sb, 1, options.connections);
+          if (warm.runs < warm.load.ok) lost = true;
           const cpu = [processCpu(gw.child.pid!), processCpu(sb.child.pid!), await redisCpu()];
           const started = performance.now();
-          const r = await load(gw.port, { seconds: options.seconds, connections: options.connections });
-          const runs = (await untilRun(sb, before, r.ok)).runs - before;
+          const { load: r, runs } = await saturate(gw, sb, options.seconds, options.connections);
           if (runs < r.ok) lost = true;
           const rate = runs / ((performance.now() - started) / 1000);
           drain.switchboard!.push(rate);
