@@ -7,8 +7,12 @@ const now = () => performance.timeOrigin + performance.now();
 // NOOP_MS makes each run take that long: the slow worker of the overload run.
 const busyMs = Number(process.env.NOOP_MS ?? 0);
 
+/** The bench waiting for a run count (`{ until }`): answered by the run that reaches it, not by polling. */
+let waiter;
+
 export default async (event) => {
   state.runs++;
+  if (waiter && state.runs >= waiter.count) waiter.reached();
   const sent = event?.data?.sent;
   if (typeof sent === 'number') {
     const at = now();
@@ -18,6 +22,20 @@ export default async (event) => {
   if (busyMs) await new Promise((r) => setTimeout(r, busyMs));
   return null;
 };
+
+/** Resolves once `count` runs have started (or after `timeoutMs`), with the runs so far. */
+export function untilRuns(count, timeoutMs = 30_000) {
+  return new Promise((resolve) => {
+    const reached = () => {
+      clearTimeout(timer);
+      waiter = undefined;
+      resolve({ runs: state.runs, latencies: [] });
+    };
+    const timer = setTimeout(reached, timeoutMs);
+    if (state.runs >= count) reached();
+    else waiter = { count, reached };
+  });
+}
 
 /** Answers the bench's IPC messages: 'stats' (latencies from the send in ms, start times by event id, runs so far) and 'reset'. */
 export function statsMessage(message) {
