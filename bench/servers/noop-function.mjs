@@ -23,13 +23,13 @@ export default async (event) => {
   return null;
 };
 
-/** Resolves once `count` runs have started (or after `timeoutMs`), with the runs so far. */
+/** Resolves once `count` runs have started (or after `timeoutMs`), with the answer to 'runs'. */
 export function untilRuns(count, timeoutMs = 30_000) {
   return new Promise((resolve) => {
     const reached = () => {
       clearTimeout(timer);
       waiter = undefined;
-      resolve({ runs: state.runs, latencies: [] });
+      resolve(statsMessage('runs'));
     };
     const timer = setTimeout(reached, timeoutMs);
     if (state.runs >= count) reached();
