@@ -6,7 +6,7 @@ import { QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { coalesceWrites } from '../src/bus/redis.js';
 import { BatchingEnqueuer, EnqueueTimeoutError, type JobSpec, type QueueTarget } from '../src/bus/enqueue.js';
-import { arrivalLines, Journal, JOURNAL_MAX_BATCH, journalEntryJson, journalLayout, TrimSchedule } from '../src/ops/journal.js';
+import { arrivalLines, Journal, JOURNAL_MAX_BATCH, journalEntryJson, journalLayout, segmentCapacity } from '../src/ops/journal.js';
 import { bootSwitchboard, captureLogs, deleteKeys, functionConfig, REDIS_URL, uniquePrefix, waitFor } from './helpers/index.js';
 
 const fn = (name: string, extra: Partial<FunctionConfig> = {}): FunctionConfig => functionConfig(name, { concurrency: 50, ...extra });
@@ -113,9 +113,24 @@ describe("BullMQ's waiting events", () => {
   });
 });
 
+/** Events a journal keeps, from its segments' hashes: arrivals and events with later entries. */
+async function kept(redis: Redis, prefix: string): Promise<{ segments: number; arrivals: number; later: number }> {
+  const segments = await redis.lrange(`${prefix}:journal:segments`, 0, -1);
+  let arrivals = 0;
+  let later = 0;
+  for (const item of segments) {
+    const id = item.split(' ')[0];
+    arrivals += await redis.hlen(`${prefix}:journal:seg:${id}`);
+    later += await redis.hlen(`${prefix}:journal:seg:${id}:later`);
+  }
+  // Dropped segments leave no hash behind.
+  expect((await redis.keys(`${prefix}:journal:seg:*`)).length).toBeLessThanOrEqual(2 * segments.length);
+  return { segments: segments.length, arrivals, later };
+}
+
 describe('arrivals journaled by the enqueue script', () => {
   const prefix = uniquePrefix('fastj');
-  const layout = journalLayout(prefix, { retentionMs: 60_000, maxEvents: 3, trimEveryMs: 0 });
+  const layout = journalLayout(prefix, { retentionMs: 60_000, maxEvents: 1000 });
   let bus: Bus;
   let journal: Journal;
   beforeAll(async () => {
@@ -129,7 +144,7 @@ describe('arrivals journaled by the enqueue script', () => {
     await deleteKeys(`${prefix}-small`);
   });
 
-  test('routed, duplicate and unrouted events are journaled with their routes; refused ones are not; the index keeps the newest', async () => {
+  test('routed, duplicate and unrouted events are journaled with their routes; refused ones are not', async () => {
     await bus.publish([event('r1')], {}, 'hook');
     await new Promise((r) => setTimeout(r, 5)); // r1 is the oldest arrival
     await bus.publish([event('r1')], {}, 'hook');
@@ -146,13 +161,39 @@ describe('arrivals journaled by the enqueue script', () => {
     expect(await journal.get('f1')).toMatchObject([{ kind: 'received' }, { kind: 'routed', to: ['full'] }]);
     expect(await journal.get('f2')).toBeUndefined();
     expect(await journal.get('no-connector')).toBeUndefined();
-    expect((await journal.recent()).map((r) => r.id).sort()).toEqual(['f1', 'r1', 'u1']);
+    // Newest first, a redelivered event once.
+    expect((await journal.recent()).map((r) => r.id)).toEqual(['f1', 'u1', 'r1']);
+    // A later entry joins the event's arrival, in the order of their times.
+    journal.record('r1', { kind: 'attempt', function: 'a', attempt: 1, outcome: 'succeeded', durationMs: 1 });
+    await journal.close();
+    expect((await journal.get('r1'))?.map((e) => e.kind)).toEqual(['received', 'routed', 'received', 'routed', 'attempt']);
+  });
 
-    // The oldest event leaves the index and the entries together: memory is bounded by maxEvents.
-    await bus.publish([event('r2')], {}, 'hook');
-    expect((await journal.recent()).map((r) => r.id).sort()).toEqual(['f1', 'r2', 'u1']);
-    expect(await bus.connection.hlen(layout.entriesKey)).toBe(3);
-    expect(await journal.get('r1')).toBeUndefined();
+  test('the journal keeps at most maxEvents events: arrivals fill segments, the oldest segment leaves whole', async () => {
+    const cappedPrefix = `${prefix}-capped`;
+    const capped = journalLayout(cappedPrefix, { retentionMs: 60_000, maxEvents: 16 });
+    const small = new Bus({ redis: REDIS_URL, prefix: cappedPrefix, functions: [fn('a')], dedupWindowMs: 60_000, enqueueTimeoutMs: 2000, journal: capped, log: captureLogs().log });
+    const reader = new Journal(small.connection, capped, captureLogs().log);
+    try {
+      await small.waitUntilReady(5000);
+      expect(segmentCapacity(16)).toBe(2);
+      for (let i = 0; i < 20; i++) await small.publish([event(`c${i}`)], {}, 'hook');
+      // One publish of several events fills a segment and opens the next within the call.
+      await small.publish([event('c20'), event('c21'), event('c22')], {}, 'hook');
+      const { segments, arrivals } = await kept(small.connection, cappedPrefix);
+      expect(segments).toBe(8);
+      expect(arrivals).toBeGreaterThanOrEqual(15);
+      expect(arrivals).toBeLessThanOrEqual(16);
+      expect(await reader.get('c0')).toBeUndefined();
+      expect(await reader.get('c6')).toBeUndefined();
+      expect(await reader.get('c8')).toHaveLength(2);
+      expect(await reader.get('c22')).toHaveLength(2);
+      // The recent list names only events the segments surely keep (the newest 7 × 2).
+      expect((await reader.recent(1000)).map((r) => r.id)).toEqual(Array.from({ length: 14 }, (_, i) => `c${22 - i}`));
+    } finally {
+      await small.close();
+      await deleteKeys(cappedPrefix);
+    }
   });
 
   test('arrival lines written out directly are the JSON the journal writes for any entry, quotes and line breaks escaped', () => {
@@ -169,14 +210,6 @@ describe('arrivals journaled by the enqueue script', () => {
     expect(arrivalLines(at, { function: 'step-"a"' }, event, ['b'])).toBe(emitted.join('\n'));
   });
 
-  test('each writer trims at most every trimEveryMs, by more than it added since', () => {
-    const schedule = new TrimSchedule(100);
-    expect(schedule.next(5, 1000)).toBe(2 * 5 + 16);
-    expect(schedule.next(7, 1050)).toBe(0);
-    expect(schedule.next(3, 1099)).toBe(0);
-    expect(schedule.next(1, 1100)).toBe(2 * (7 + 3 + 1) + 16);
-  });
-
   test('arrivals past the retention leave with the next publish', async () => {
     const shortPrefix = `${prefix}-short`;
     const short = new Bus({ redis: REDIS_URL, prefix: shortPrefix, functions: [fn('a')], dedupWindowMs: 60_000, enqueueTimeoutMs: 2000, journal: journalLayout(shortPrefix, { retentionMs: 100, maxEvents: 1000 }), log: captureLogs().log });
@@ -189,14 +222,14 @@ describe('arrivals journaled by the enqueue script', () => {
       await short.publish([event('new')], {}, 'hook');
       expect(await shortJournal.get('old')).toBeUndefined();
       expect((await shortJournal.recent()).map((r) => r.id)).toEqual(['new']);
-      // Many expired at once (read from the timeline in several chunks): all leave with the next
-      // publish that trims (at most every 100 ms), the young ones stay.
+      // Many expired at once (in several segments, each an eighth of the retention long at most): all
+      // leave with the next publish, the young ones stay.
       const many = Array.from({ length: 300 }, (_, i) => event(`many-${i}`));
       await short.publish(many, {}, 'hook');
       await new Promise((r) => setTimeout(r, 150));
       await short.publish([event('young-1'), event('young-2')], {}, 'hook');
       expect((await shortJournal.recent(1000)).map((r) => r.id)).toEqual(['young-2', 'young-1']);
-      expect(await short.connection.hlen(`${shortPrefix}:journal:entries`)).toBe(2);
+      expect(await kept(short.connection, shortPrefix)).toMatchObject({ arrivals: 2 });
     } finally {
       await short.close();
       await deleteKeys(shortPrefix);
@@ -213,7 +246,8 @@ describe('arrivals journaled by the enqueue script', () => {
     const after = await waitFor(async () => (await small.get('busy'))?.some((e) => (e as { attempt: number }).attempt === 6) && small.get('busy'), 'the appended entry');
     expect(after && after.map((e) => (e as { attempt: number }).attempt)).toEqual([4, 5, 6]);
     expect(after && (after[2] as { error: string }).error).toBe('two\nlines');
-    expect((await small.recent()).map((r) => r.id)).toEqual(['busy']);
+    // Recent lists arrivals; this event has later entries only.
+    expect(await small.recent()).toEqual([]);
   });
 
   test('later entries wait up to flushDelayMs to share one call, leave at once past the batch bound, and close writes what waits', async () => {
@@ -223,7 +257,7 @@ describe('arrivals journaled by the enqueue script', () => {
     const commands = connection as unknown as { switchboardJournalAppend: (...args: unknown[]) => Promise<unknown> };
     const append = commands.switchboardJournalAppend.bind(connection);
     commands.switchboardJournalAppend = (...args: unknown[]) => {
-      calls.push((args.length - 7) / 2);
+      calls.push((args.length - 5) / 2);
       return append(...args);
     };
     const attempt = (n: number) => ({ kind: 'attempt' as const, function: 'a', attempt: n, outcome: 'succeeded' as const, durationMs: 1 });
@@ -271,7 +305,7 @@ describe('arrivals journaled by the enqueue script', () => {
     try {
       await broken.waitUntilReady(5000);
       // The journal's hash is a string here (another tool's key, say): every write to it fails.
-      await broken.connection.set(`${brokenPrefix}:journal:entries`, 'not a hash');
+      await broken.connection.set(`${brokenPrefix}:journal:segments`, 'not a list');
       const result = await broken.publish([event('kept-1'), event('kept-2')], {}, 'hook');
       expect(result.routed).toBe(2);
       expect(await broken.connection.lrange(`${brokenPrefix}:fn.a:wait`, 0, -1)).toEqual([jobIdFor('a', event('kept-2')), jobIdFor('a', event('kept-1'))]);
@@ -291,7 +325,7 @@ describe('arrivals journaled by the enqueue script', () => {
     const logs = captureLogs();
     const broken = new Journal(bus.connection, journalLayout(brokenPrefix, { retentionMs: 60_000, maxEvents: 10, flushDelayMs: 0 }), logs.log);
     try {
-      await bus.connection.set(`${brokenPrefix}:journal:entries`, 'not a hash');
+      await bus.connection.set(`${brokenPrefix}:journal:segments`, 'not a list');
       const attempt = { kind: 'attempt' as const, function: 'a', attempt: 1, outcome: 'succeeded' as const, durationMs: 1 };
       for (let i = 0; i < 3; i++) {
         broken.record(`e${i}`, attempt);
@@ -305,47 +339,56 @@ describe('arrivals journaled by the enqueue script', () => {
     }
   });
 
-  test('a trim that removes more events than Lua can unpack at once (8,000) removes them all', async () => {
-    const bigPrefix = `${prefix}-big`;
-    // This writer trims at most once a second: its first call trims, the next 8,500 events wait for the next trim.
-    const big = new Journal(bus.connection, journalLayout(bigPrefix, { retentionMs: 60_000, maxEvents: 100, trimEveryMs: 1000, flushDelayMs: 0 }), captureLogs().log);
+  test('later entries count too: a worker draining a backlog while nothing arrives keeps at most maxEvents events', async () => {
+    const drainPrefix = `${prefix}-drain`;
+    const drain = new Journal(bus.connection, journalLayout(drainPrefix, { retentionMs: 60_000, maxEvents: 100, flushDelayMs: 0 }), captureLogs().log);
     const attempt = { kind: 'attempt' as const, function: 'a', attempt: 1, outcome: 'succeeded' as const, durationMs: 1 };
     try {
-      for (let i = 0; i < 9000; i++) big.record(`e${i}`, attempt);
-      await big.close();
-      // The first call (500 events) trimmed to the cap; the other 8,500 came after it.
-      expect(await bus.connection.hlen(`${bigPrefix}:journal:entries`)).toBe(100 + 8500);
-      await new Promise((r) => setTimeout(r, 1000));
-      big.record('last', attempt);
-      await big.close();
-      expect(await bus.connection.hlen(`${bigPrefix}:journal:entries`)).toBe(100);
-      expect(await bus.connection.llen(`${bigPrefix}:journal:timeline`)).toBe(100);
-      expect((await big.recent(1))[0]?.id).toBe('last');
+      // 9,000 events in calls of 500: segments roll within each call.
+      for (let i = 0; i < 9000; i++) drain.record(`e${i}`, attempt);
+      await drain.close();
+      const { segments, later } = await kept(bus.connection, drainPrefix);
+      expect(segments).toBe(7); // capacity 13: 7 segments hold at most 91 of the 100
+      expect(later).toBeGreaterThan(78);
+      expect(later).toBeLessThanOrEqual(91);
+      expect(await drain.get('e0')).toBeUndefined();
+      expect(await drain.get('e8999')).toMatchObject([{ kind: 'attempt' }]);
     } finally {
-      await deleteKeys(bigPrefix);
+      await deleteKeys(drainPrefix);
     }
   });
 
-  test('a journal indexed by the earlier sorted set moves to the timeline, oldest first, and still leaves by count', async () => {
-    const oldPrefix = `${prefix}-legacy`;
-    const legacy = journalLayout(oldPrefix, { retentionMs: 60_000, maxEvents: 2, trimEveryMs: 0 });
-    const now = Date.now();
-    await bus.connection.zadd(`${oldPrefix}:journal:index`, now - 30, 'e1', now - 20, 'e2');
-    await bus.connection.hset(legacy.entriesKey, 'e1', '{"kind":"replayed","function":"a","at":"x"}', 'e2', '{"kind":"replayed","function":"a","at":"y"}');
-    const migrated = new Journal(bus.connection, legacy, captureLogs().log);
-    try {
-      await migrated.migrate();
-      await migrated.migrate(); // idempotent
-      expect(await bus.connection.exists(`${oldPrefix}:journal:index`)).toBe(0);
-      expect(await migrated.recent()).toEqual([
-        { id: 'e2', at: new Date(now - 20).toISOString() },
-        { id: 'e1', at: new Date(now - 30).toISOString() },
-      ]);
-      migrated.record('e3', { kind: 'replayed', function: 'a' });
-      await waitFor(async () => (await migrated.get('e1')) === undefined, 'the oldest migrated event to leave');
-      expect((await migrated.recent()).map((r) => r.id)).toEqual(['e3', 'e2']);
-    } finally {
-      await deleteKeys(oldPrefix);
+  test('a journal of the earlier layouts (one hash, a timeline list or a sorted set) becomes the oldest segment and leaves by count', async () => {
+    for (const index of ['timeline', 'sorted set']) {
+      const oldPrefix = `${prefix}-legacy-${index === 'timeline' ? 't' : 'z'}`;
+      const legacy = journalLayout(oldPrefix, { retentionMs: 60_000, maxEvents: 3 });
+      const now = Date.now();
+      if (index === 'timeline') await bus.connection.rpush(`${oldPrefix}:journal:timeline`, `${now - 30} e1`, `${now - 20} e2`);
+      else await bus.connection.zadd(`${oldPrefix}:journal:index`, now - 30, 'e1', now - 20, 'e2');
+      await bus.connection.hset(`${oldPrefix}:journal:entries`, 'e1', '{"at":"x","kind":"replayed","function":"a"}', 'e2', '{"at":"y","kind":"replayed","function":"a"}');
+      const migrated = new Journal(bus.connection, legacy, captureLogs().log);
+      try {
+        await migrated.migrate();
+        await migrated.migrate(); // idempotent
+        expect(await bus.connection.exists(`${oldPrefix}:journal:index`, `${oldPrefix}:journal:timeline`, `${oldPrefix}:journal:entries`)).toBe(0);
+        expect(await migrated.recent()).toEqual([
+          { id: 'e2', at: new Date(now - 20).toISOString() },
+          { id: 'e1', at: new Date(now - 30).toISOString() },
+        ]);
+        expect(await migrated.get('e1')).toEqual([{ at: 'x', kind: 'replayed', function: 'a' }]);
+        // Capacity 1, 3 segments: the third new segment pushes the migrated one out.
+        for (const id of ['e3', 'e4']) {
+          migrated.record(id, { kind: 'replayed', function: 'a' });
+          await migrated.close();
+        }
+        expect(await migrated.get('e1')).toHaveLength(1);
+        migrated.record('e5', { kind: 'replayed', function: 'a' });
+        await migrated.close();
+        expect(await migrated.get('e1')).toBeUndefined();
+        expect(await migrated.get('e3')).toMatchObject([{ kind: 'replayed' }]);
+      } finally {
+        await deleteKeys(oldPrefix);
+      }
     }
   });
 });

@@ -18,14 +18,14 @@
  * small ones: batches of 20–25 jobs at saturation, against 5 when every publish took a free slot.
  */
 import type { Redis } from 'ioredis';
-import { JOURNAL_LUA, TrimSchedule, type JournalLayout } from '../ops/journal.js';
+import { JOURNAL_LUA, type JournalLayout } from '../ops/journal.js';
 import { CALL_EACH_LUA } from './lua.js';
 
 // ARGV: now, queueCount, then per queue: key prefix, options JSON tail, high-water mark, 1 to write `waiting` events;
 // then jobCount, then per job: queue index (1-based), job id, name, data JSON, dedup TTL ms;
-// then arrivalCount and, when there are arrivals, the journal's entries and timeline keys, retention ms,
-// max events, max entries per event and the trim limit (0: no trim this call), then per arrival: event id, its first job (1-based), its job
-// count, its entries as JSON lines. Per-queue values travel once per call.
+// then arrivalCount and, when there are arrivals, the journal's key prefix, retention ms, max events, max entries
+// per event and the length of its recent list, then per arrival: event id, its first job (1-based), its job count,
+// its entries as JSON lines. Per-queue values travel once per call.
 const ENQUEUE_LUA = `
 local rcall = redis.call
 ${CALL_EACH_LUA}
@@ -91,21 +91,20 @@ end
 local a = j0 + 1 + n * 5
 local na = tonumber(ARGV[a])
 local function journalArrivals()
-  local entriesKey, timeline = ARGV[a + 1], ARGV[a + 2]
-  local retention, maxEvents, maxEntries = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
-  local c = a + 7
-  local first = {}
+  local j = journalOpen(ARGV[a + 1], now, tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]))
+  local maxEntries = tonumber(ARGV[a + 4])
+  local recent = {}
+  local c = a + 6
   for e = 1, na do
     local eventId, firstJob, count = ARGV[c], tonumber(ARGV[c + 1]), tonumber(ARGV[c + 2])
     local refused = false
     for i = firstJob, firstJob + count - 1 do
       if results[i] == -1 then refused = true end
     end
-    if not refused then journalAppend(entriesKey, now, eventId, ARGV[c + 3], maxEntries, first) end
+    if not refused then journalArrive(j, eventId, ARGV[c + 3], maxEntries, recent) end
     c = c + 4
   end
-  journalTimeline(timeline, first)
-  journalTrim(entriesKey, timeline, now, retention, maxEvents, tonumber(ARGV[a + 6]))
+  journalRecent(j, recent, tonumber(ARGV[a + 5]))
 end
 if na > 0 then
   local ok, err = pcall(journalArrivals)
@@ -180,7 +179,6 @@ export class BatchingEnqueuer {
   private readonly calls: (Pending[] | undefined)[];
   private flushScheduled = false;
   private sweeper: NodeJS.Timeout | undefined;
-  private readonly trim: TrimSchedule | undefined;
   /** Told when a call's jobs were written but its arrivals could not be journaled. */
   onJournalError: ((message: string) => void) | undefined;
 
@@ -198,7 +196,6 @@ export class BatchingEnqueuer {
     if (!(redis as unknown as Partial<WithEnqueue>).switchboardEnqueue) redis.defineCommand('switchboardEnqueue', { numberOfKeys: 0, lua: ENQUEUE_LUA });
     this.redis = redis as WithEnqueue;
     this.calls = new Array<Pending[] | undefined>(maxInFlight).fill(undefined);
-    this.trim = journal ? new TrimSchedule(journal.trimEveryMs) : undefined;
   }
 
   enqueue(jobs: JobSpec[], arrivals?: Arrival[]): Promise<EnqueueResult[]> {
@@ -292,7 +289,7 @@ export class BatchingEnqueuer {
         jobArgs.push(index, j.jobId, j.name, j.data, j.dedupTtlMs);
       }
     }
-    const journal = arrivals && this.journal ? [arrivals, this.journal.entriesKey, this.journal.timelineKey, this.journal.retentionMs, this.journal.maxEvents, this.journal.maxEntries, this.trim!.next(arrivals)] : [0];
+    const journal = arrivals && this.journal ? [arrivals, this.journal.base, this.journal.retentionMs, this.journal.maxEvents, this.journal.maxEntries, this.journal.recentMax] : [0];
     const args = [Date.now(), queueIndex.size, ...queueArgs, ...jobArgs, ...journal, ...arrivalArgs];
     const slot = this.calls.indexOf(undefined);
     this.calls[slot] = batch;

@@ -27,8 +27,6 @@ export interface JournalOptions {
   maxEvents: number;
   /** Entries kept per event. */
   maxEntries?: number;
-  /** Each writer trims by age and count at most this often (not on every call: two Redis calls saved per event at low load). */
-  trimEveryMs?: number;
   /**
    * How long later entries (attempts, emits) wait for others to share their Redis call. Not on any
    * event's path: at 1,000 events/s a worker otherwise makes one extra call per run, and each call's
@@ -38,57 +36,50 @@ export interface JournalOptions {
 }
 
 /**
- * Where the journal lives in Redis: one hash, event id → its entries as JSON lines, and a timeline of
- * event ids in order of first entry, which bounds the hash by age and count (memory stays bounded at
- * any rate). The timeline is a list ("<ms> <event id>"), not a sorted set: an append is O(1) and the
- * oldest are always at its head (writers' clocks may disagree by a little; trimming stops at the first
- * entry young enough, so such an entry only leaves a little late).
+ * Where the journal lives in Redis, all under one key prefix. Entries go to segments: a hash of
+ * arrivals (event id → its received and routed entries as JSON lines) and a hash of later entries
+ * (attempts, emissions…), both created per segment and dropped whole with UNLINK. A segment takes at
+ * most an eighth of `maxEvents` events in each hash and an eighth of the retention in time; the oldest
+ * leaves once there would be more than eight, or once its last write is past the retention. So writers never trim per event (no index to keep in order, no per-event delete), and
+ * memory stays bounded at any rate: an event is kept for the retention (up to an eighth longer) or
+ * until `maxEvents` newer ones arrived (up to an eighth sooner).
+ *
+ * - `<base>segments`: list of "<id> <first write ms> <last write ms>", oldest first; writes go to the last.
+ * - `<base>seg:<id>` and `<base>seg:<id>:later`: the segment's hashes.
+ * - `<base>recent`: list of "<ms> <event id>" per arrival, newest last, capped (the admin API's list).
  */
 export interface JournalLayout {
-  /** Hash: event id → newline-separated JSON entries, oldest first. */
-  entriesKey: string;
-  /** List: "<ms> <event id>" per event, oldest first. */
-  timelineKey: string;
+  base: string;
   retentionMs: number;
   maxEvents: number;
   maxEntries: number;
-  trimEveryMs: number;
   flushDelayMs: number;
+  /** Arrivals listed in `recent`: no more than the segments surely keep (bounded by the admin API's 1,000). */
+  recentMax: number;
 }
 
-/** Decides when a writer's call also trims, and how much it may trim (more than was added since). */
-export class TrimSchedule {
-  private last = 0;
-  private added = 0;
-
-  constructor(private readonly everyMs: number) {}
-
-  /** The trim limit for a call adding `count` events' entries; 0 for no trim this time. */
-  next(count: number, now = Date.now()): number {
-    this.added += count;
-    if (now - this.last < this.everyMs) return 0;
-    const limit = 2 * this.added + 16;
-    this.last = now;
-    this.added = 0;
-    return limit;
-  }
+/** Arrivals per segment: an eighth of the events kept (segments hold at most `maxEvents` together). */
+export function segmentCapacity(maxEvents: number): number {
+  return Math.ceil(maxEvents / 8);
 }
 
 export function journalLayout(prefix: string, options: JournalOptions): JournalLayout {
+  const capacity = segmentCapacity(options.maxEvents);
+  const segments = Math.floor(options.maxEvents / capacity);
   return {
-    entriesKey: `${prefix}:journal:entries`,
-    timelineKey: `${prefix}:journal:timeline`,
+    base: `${prefix}:journal:`,
     retentionMs: options.retentionMs,
     maxEvents: options.maxEvents,
     maxEntries: options.maxEntries ?? 200,
-    trimEveryMs: options.trimEveryMs ?? 100,
     flushDelayMs: options.flushDelayMs ?? 10,
+    // Every segment but the newest is full when one is dropped by count, so the newest (segments − 1) × capacity arrivals are always kept.
+    recentMax: Math.min(1000, Math.max(capacity, (segments - 1) * capacity)),
   };
 }
 
-/** The JSON of one entry as stored. */
+/** The JSON of one entry as stored: `at` first, then the entry's own fields (no spread copy; runs once per run in workers). */
 export function journalEntryJson(at: string, entry: NewEntry): string {
-  return JSON.stringify({ at, ...entry });
+  return `{"at":"${at}",${JSON.stringify(entry).slice(1)}`;
 }
 
 /** Where an event came from: a connector (by name), or a function that emitted it. */
@@ -106,85 +97,139 @@ export function arrivalLines(at: string, from: ArrivalOrigin, event: { type: str
 
 /**
  * Lua shared by the enqueue script (arrivals, written with their jobs) and the append script (later
- * entries): append lines to an event's entries, keeping the newest `maxEntries` (events seen for the
- * first time collect in `first`, which goes to the timeline in one push per call); trim the timeline
- * and the hash by age and count, a bounded amount per call (each call trims more than it adds).
+ * entries). `journalOpen` finds the segment to write (opening a new one when the current is full or
+ * old enough) and drops segments past the retention: a few commands per call, none per event.
  * Uses `rcall` and `callEach` (CALL_EACH_LUA), which the including script defines.
  */
 export const JOURNAL_LUA = `
-local function journalAppend(entriesKey, now, eventId, lines, maxEntries, first, known)
-  -- Arrivals are new events: try to create. Later entries almost always find their event (every
-  -- event is journaled as it arrives): read first, one call fewer than a create that fails.
-  local all = known and rcall('HGET', entriesKey, eventId)
-  if not all then
-    if rcall('HSETNX', entriesKey, eventId, lines) == 1 then
-      first[#first + 1] = now .. ' ' .. eventId
-      return
-    end
-    all = rcall('HGET', entriesKey, eventId)
+local function journalParse(item)
+  local s1 = string.find(item, ' ', 1, true)
+  local s2 = string.find(item, ' ', s1 + 1, true)
+  return string.sub(item, 1, s1 - 1), tonumber(string.sub(item, s1 + 1, s2 - 1)), tonumber(string.sub(item, s2 + 1))
+end
+local function journalDropOldest(j)
+  local id = journalParse(rcall('LPOP', j.list))
+  rcall('UNLINK', j.base .. 'seg:' .. id, j.base .. 'seg:' .. id .. ':later')
+end
+local function journalRoll(j)
+  j.id = tostring(rcall('INCR', j.base .. 'seq'))
+  j.start, j.count, j.laterCount, j.key = j.now, 0, 0, j.base .. 'seg:' .. j.id
+  rcall('RPUSH', j.list, j.id .. ' ' .. j.now .. ' ' .. j.now)
+  while rcall('LLEN', j.list) > j.maxSegments do journalDropOldest(j) end
+end
+local function journalOpen(base, now, retention, maxEvents)
+  local cap = math.ceil(maxEvents / 8)
+  local j = { base = base, list = base .. 'segments', now = tonumber(now), cap = cap, maxSegments = math.floor(maxEvents / cap) }
+  local item = rcall('LINDEX', j.list, -1)
+  if item then
+    j.id, j.start = journalParse(item)
+    j.key = base .. 'seg:' .. j.id
+    j.count, j.laterCount = rcall('HLEN', j.key), rcall('HLEN', j.key .. ':later')
   end
-  all = all .. '\\n' .. lines
+  if not item or j.now - j.start >= math.max(math.floor(retention / 8), 1) or j.count >= cap or j.laterCount >= cap then journalRoll(j)
+  else rcall('LSET', j.list, -1, j.id .. ' ' .. j.start .. ' ' .. j.now) end
+  while true do
+    local id, _, last = journalParse(rcall('LINDEX', j.list, 0))
+    if id == j.id or last > j.now - retention then break end
+    journalDropOldest(j)
+  end
+  return j
+end
+-- Appends lines to an event's entries in one hash, keeping the newest maxEntries.
+local function journalAppendTo(key, eventId, lines, maxEntries)
+  local all = (rcall('HGET', key, eventId) or '') .. '\\n' .. lines
   -- Every entry is at least 49 characters ({"at":"<24>","kind":"<6 or more>"…}) and a line break: a
   -- shorter text holds at most maxEntries entries, and needs no counting.
   if #all >= 50 * maxEntries then
     local _, newlines = string.gsub(all, '\\n', '')
     for _ = 1, newlines + 1 - maxEntries do all = string.sub(all, string.find(all, '\\n', 1, true) + 1) end
   end
-  rcall('HSET', entriesKey, eventId, all)
+  rcall('HSET', key, eventId, all)
 end
-local function journalTimeline(timeline, first)
-  callEach('RPUSH', timeline, first)
+-- An arrival: new to the segment (the usual case, one command), or a redelivery within it.
+local function journalArrive(j, eventId, lines, maxEntries, recent)
+  if j.count >= j.cap then journalRoll(j) end
+  if rcall('HSETNX', j.key, eventId, lines) == 1 then
+    j.count = j.count + 1
+    recent[#recent + 1] = j.now .. ' ' .. eventId
+  else
+    journalAppendTo(j.key, eventId, lines, maxEntries)
+  end
 end
-local function journalTrim(entriesKey, timeline, now, retention, maxEvents, limit)
-  if limit == 0 then return end
-  local over = rcall('LLEN', timeline) - maxEvents
-  local cutoff = tonumber(now) - retention
-  local gone = {}
-  -- Read the head in chunks, the first as long as the count is over the cap (plus a few to check by
-  -- age), the next only while every item read so far had to go: below the cap, one short read.
-  local start, size, done = 0, math.min(limit, math.max(over, 0) + 16), false
-  while not done and start < limit do
-    local items = rcall('LRANGE', timeline, start, start + size - 1)
-    for _, item in ipairs(items) do
-      local space = string.find(item, ' ', 1, true)
-      if #gone >= over and tonumber(string.sub(item, 1, space - 1)) >= cutoff then done = true break end
-      gone[#gone + 1] = string.sub(item, space + 1)
-    end
-    if #items < size then done = true end
-    start = start + size
-    size = math.min(limit - start, 64)
-  end
-  if #gone > 0 then
-    rcall('LTRIM', timeline, #gone, -1)
-    callEach('HDEL', entriesKey, gone)
-  end
+-- A later entry goes to the current segment, wherever the event's arrival is. Segments count these
+-- too: a worker draining a backlog while nothing arrives still rolls and drops segments.
+local function journalLater(j, eventId, lines, maxEntries)
+  if j.laterCount >= j.cap then journalRoll(j) end
+  if rcall('HSETNX', j.key .. ':later', eventId, lines) == 1 then j.laterCount = j.laterCount + 1
+  else journalAppendTo(j.key .. ':later', eventId, lines, maxEntries) end
+end
+local function journalRecent(j, recent, recentMax)
+  if #recent == 0 then return end
+  callEach('RPUSH', j.base .. 'recent', recent)
+  rcall('LTRIM', j.base .. 'recent', -recentMax, -1)
 end
 `;
 
-// ARGV: entries key, timeline key, now, retention ms, max events, max entries, trim limit (0: none), then per event: id, lines.
+// ARGV: base, now, retention ms, max events, max entries, then per event: id, lines.
 const APPEND_LUA = `local rcall = redis.call
 ${CALL_EACH_LUA}
 ${JOURNAL_LUA}
-local entriesKey, timeline, now = ARGV[1], ARGV[2], ARGV[3]
-local n = (#ARGV - 7) / 2
-local first = {}
-for i = 0, n - 1 do journalAppend(entriesKey, now, ARGV[8 + i * 2], ARGV[9 + i * 2], tonumber(ARGV[6]), first, true) end
-journalTimeline(timeline, first)
-journalTrim(entriesKey, timeline, now, tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[7]))
+local j = journalOpen(ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]))
+local maxEntries = tonumber(ARGV[5])
+for i = 6, #ARGV, 2 do journalLater(j, ARGV[i], ARGV[i + 1], maxEntries) end
+`;
+
+// ARGV: base, event id: every segment's entries for the event, oldest segment first, arrivals before later entries.
+const GET_LUA = `local base, eventId = ARGV[1], ARGV[2]
+local found = {}
+for _, item in ipairs(redis.call('LRANGE', base .. 'segments', 0, -1)) do
+  local id = string.sub(item, 1, string.find(item, ' ', 1, true) - 1)
+  found[#found + 1] = redis.call('HGET', base .. 'seg:' .. id, eventId) or nil
+  found[#found + 1] = redis.call('HGET', base .. 'seg:' .. id .. ':later', eventId) or nil
+end
+return table.concat(found, '\\n')
+`;
+
+// ARGV: base, now, recent max. Moves a journal of the earlier layouts (one hash of every event, indexed
+// by a timeline list or, before it, a sorted set) into one segment, and their newest events to recent.
+const MIGRATE_LUA = `local rcall = redis.call
+local base, now, recentMax = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local function toRecent(items)
+  for i = #items, 1, -1 do rcall('LPUSH', base .. 'recent', items[i]) end
+  rcall('LTRIM', base .. 'recent', -recentMax, -1)
+end
+if rcall('TYPE', base .. 'timeline').ok == 'list' then
+  toRecent(rcall('LRANGE', base .. 'timeline', -recentMax, -1))
+  rcall('DEL', base .. 'timeline')
+end
+if rcall('TYPE', base .. 'index').ok == 'zset' then
+  local rows, items = rcall('ZRANGE', base .. 'index', -recentMax, -1, 'WITHSCORES'), {}
+  for i = 1, #rows, 2 do items[#items + 1] = rows[i + 1] .. ' ' .. rows[i] end
+  toRecent(items)
+  rcall('DEL', base .. 'index')
+end
+if rcall('TYPE', base .. 'entries').ok ~= 'hash' then return 0 end
+local id = rcall('INCR', base .. 'seq')
+rcall('RENAME', base .. 'entries', base .. 'seg:' .. id)
+rcall('LPUSH', base .. 'segments', id .. ' ' .. now .. ' ' .. now)
+return 1
 `;
 
 /** Events whose entries are written at once, without waiting for the delay: bounds a call's size. */
 export const JOURNAL_MAX_BATCH = 500;
 
-type WithAppend = Redis & { switchboardJournalAppend(...args: (string | number)[]): Promise<unknown> };
+type WithScripts = Redis & {
+  switchboardJournalAppend(...args: (string | number)[]): Promise<unknown>;
+  switchboardJournalGet(base: string, eventId: string): Promise<string>;
+  switchboardJournalMigrate(base: string, now: number, recentMax: number): Promise<number>;
+};
 
 export class Journal {
-  private readonly redis: WithAppend;
-  private buffered: { eventId: string; entries: string[] }[] = [];
+  private readonly redis: WithScripts;
+  private buffered: { eventId: string; lines: string }[] = [];
   private flushTimer: NodeJS.Timeout | undefined;
   /** The last append sent: one connection answers in order, so awaiting it awaits every earlier one. */
   private lastWrite: Promise<unknown> = Promise.resolve();
-  private readonly trim: TrimSchedule;
   private readonly failed: ThrottledWarning;
 
   constructor(
@@ -192,28 +237,17 @@ export class Journal {
     readonly layout: JournalLayout,
     log: Logger,
   ) {
-    this.trim = new TrimSchedule(layout.trimEveryMs);
     this.failed = new ThrottledWarning(log, 'event journal: entries not written');
-    if (!(redis as unknown as Partial<WithAppend>).switchboardJournalAppend) redis.defineCommand('switchboardJournalAppend', { numberOfKeys: 0, lua: APPEND_LUA });
-    this.redis = redis as WithAppend;
+    const scripts = redis as unknown as Partial<WithScripts>;
+    if (!scripts.switchboardJournalAppend) redis.defineCommand('switchboardJournalAppend', { numberOfKeys: 0, lua: APPEND_LUA });
+    if (!scripts.switchboardJournalGet) redis.defineCommand('switchboardJournalGet', { numberOfKeys: 0, lua: GET_LUA });
+    if (!scripts.switchboardJournalMigrate) redis.defineCommand('switchboardJournalMigrate', { numberOfKeys: 0, lua: MIGRATE_LUA });
+    this.redis = redis as WithScripts;
   }
 
-  /**
-   * Journals written before the timeline was a list kept their index in a sorted set
-   * (`<prefix>:journal:index`); its events move to the timeline, oldest first, so they still leave by
-   * age and count. Idempotent; run once at startup.
-   */
+  /** Journals of the earlier layouts (one hash, indexed by a timeline or a sorted set) become the oldest segment. Idempotent; run once at startup. */
   async migrate(): Promise<void> {
-    const legacy = this.layout.timelineKey.replace(/timeline$/, 'index');
-    if ((await this.redis.type(legacy)) !== 'zset') return;
-    const rows = await this.redis.zrange(legacy, 0, -1, 'WITHSCORES');
-    const items: string[] = [];
-    for (let i = 0; i < rows.length; i += 2) items.push(`${rows[i + 1]} ${rows[i]}`);
-    // Pushed to the head newest first, so that the oldest end up first, before any newer arrival.
-    const newestFirst = items.reverse();
-    const tx = this.redis.multi();
-    for (let i = 0; i < newestFirst.length; i += 1000) tx.lpush(this.layout.timelineKey, ...newestFirst.slice(i, i + 1000));
-    await tx.del(legacy).exec();
+    await this.redis.switchboardJournalMigrate(this.layout.base, Date.now(), this.layout.recentMax);
   }
 
   /**
@@ -223,7 +257,9 @@ export class Journal {
   record(eventId: string, ...entries: NewEntry[]): void {
     const at = nowIso();
     if (this.buffered.length === 0) this.flushTimer = setTimeout(() => this.flush(), this.layout.flushDelayMs);
-    this.buffered.push({ eventId, entries: entries.map((e) => journalEntryJson(at, e)) });
+    let lines = journalEntryJson(at, entries[0]!);
+    for (let i = 1; i < entries.length; i++) lines += `\n${journalEntryJson(at, entries[i]!)}`;
+    this.buffered.push({ eventId, lines });
     if (this.buffered.length >= JOURNAL_MAX_BATCH) this.flush();
   }
 
@@ -239,24 +275,37 @@ export class Journal {
     const batch = this.buffered;
     if (batch.length === 0) return;
     this.buffered = [];
-    const { entriesKey, timelineKey, retentionMs, maxEvents, maxEntries } = this.layout;
-    const now = Date.now();
-    const args: (string | number)[] = [entriesKey, timelineKey, now, retentionMs, maxEvents, maxEntries, this.trim.next(batch.length, now)];
-    for (const { eventId, entries } of batch) args.push(eventId, entries.join('\n'));
+    const { base, retentionMs, maxEvents, maxEntries } = this.layout;
+    const args: (string | number)[] = [base, Date.now(), retentionMs, maxEvents, maxEntries];
+    for (const { eventId, lines } of batch) args.push(eventId, lines);
     this.lastWrite = this.redis.switchboardJournalAppend(...args).catch((err: Error) => this.failed.report(err.message));
   }
 
+  /** An event's entries in the order they happened (arrivals and later entries live in separate hashes), at most `maxEntries`. */
   async get(eventId: string): Promise<JournalEntry[] | undefined> {
-    const lines = await this.redis.hget(this.layout.entriesKey, eventId);
-    return lines ? lines.split('\n').map((line) => JSON.parse(line) as JournalEntry) : undefined;
+    const text = await this.redis.switchboardJournalGet(this.layout.base, eventId);
+    if (!text) return undefined;
+    // A stable sort by time: entries of one instant keep their written order.
+    const entries = text.split('\n').map((line) => JSON.parse(line) as JournalEntry);
+    entries.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
+    return entries.slice(-this.layout.maxEntries);
   }
 
-  /** The most recent event ids, newest first. */
+  /** The most recent event ids, newest first (an event delivered again is listed once, at its latest arrival). */
   async recent(limit = 50): Promise<{ id: string; at: string }[]> {
-    const items = await this.redis.lrange(this.layout.timelineKey, -limit, -1);
-    return items.reverse().map((item) => {
+    const items = await this.redis.lrange(`${this.layout.base}recent`, -limit, -1);
+    const since = Date.now() - this.layout.retentionMs;
+    const seen = new Set<string>();
+    const events: { id: string; at: string }[] = [];
+    for (let i = items.length - 1; i >= 0; i--) {
+      const item = items[i]!;
       const space = item.indexOf(' ');
-      return { id: item.slice(space + 1), at: new Date(Number(item.slice(0, space))).toISOString() };
-    });
+      const ms = Number(item.slice(0, space));
+      const id = item.slice(space + 1);
+      if (ms < since || seen.has(id)) continue;
+      seen.add(id);
+      events.push({ id, at: new Date(ms).toISOString() });
+    }
+    return events;
   }
 }
