@@ -195,7 +195,7 @@ export const RootSchema = Type.Object(
       {
         enabled: Type.Boolean({ default: true }),
         retention: Duration({ default: '7d', description: 'how long an event\'s journal is kept' }),
-        maxEvents: Type.Integer({ minimum: 1, default: 100_000, description: 'most events whose journal is kept' }),
+        maxEvents: Type.Integer({ minimum: 1, default: 100_000, description: 'most events whose journal is kept (dropped an eighth at a time, oldest first)' }),
       },
       { additionalProperties: false, default: {} },
     ),
