@@ -40,7 +40,8 @@ export interface JournalOptions {
  * arrivals (event id → its received and routed entries as JSON lines) and a hash of later entries
  * (attempts, emissions…), both created per segment and dropped whole with UNLINK. A segment takes at
  * most an eighth of `maxEvents` events in each hash and an eighth of the retention in time; the oldest
- * leaves once there would be more than eight, or once its last write is past the retention. So writers never trim per event (no index to keep in order, no per-event delete), and
+ * leaves once the segments would hold more than `maxEvents` events, or once its last write is past the
+ * retention. So writers never trim per event (no index to keep in order, no per-event delete), and
  * memory stays bounded at any rate: an event is kept for the retention (up to an eighth longer) or
  * until `maxEvents` newer ones arrived (up to an eighth sooner).
  *
