@@ -181,12 +181,15 @@ for i = 6, #ARGV, 2 do journalLater(j, ARGV[i], ARGV[i + 1], maxEntries) end
 `;
 
 // ARGV: base, event id: every segment's entries for the event, oldest segment first, arrivals before later entries.
-const GET_LUA = `local base, eventId = ARGV[1], ARGV[2]
+const GET_LUA = `local rcall = redis.call
+${CALL_EACH_LUA}
+${JOURNAL_LUA}
+local base, eventId = ARGV[1], ARGV[2]
 local found = {}
-for _, item in ipairs(redis.call('LRANGE', base .. 'segments', 0, -1)) do
-  local id = string.sub(item, 1, string.find(item, ' ', 1, true) - 1)
-  found[#found + 1] = redis.call('HGET', base .. 'seg:' .. id, eventId) or nil
-  found[#found + 1] = redis.call('HGET', base .. 'seg:' .. id .. ':later', eventId) or nil
+for _, item in ipairs(rcall('LRANGE', base .. 'segments', 0, -1)) do
+  local id = journalParse(item)
+  found[#found + 1] = rcall('HGET', base .. 'seg:' .. id, eventId) or nil
+  found[#found + 1] = rcall('HGET', base .. 'seg:' .. id .. ':later', eventId) or nil
 end
 return table.concat(found, '\\n')
 `;
