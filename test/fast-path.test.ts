@@ -257,7 +257,7 @@ describe('arrivals journaled by the enqueue script', () => {
     const commands = connection as unknown as { switchboardJournalAppend: (...args: unknown[]) => Promise<unknown> };
     const append = commands.switchboardJournalAppend.bind(connection);
     commands.switchboardJournalAppend = (...args: unknown[]) => {
-      calls.push((args.length - 5) / 2);
+      calls.push((args.length - 7) / 2);
       return append(...args);
     };
     const attempt = (n: number) => ({ kind: 'attempt' as const, function: 'a', attempt: n, outcome: 'succeeded' as const, durationMs: 1 });

@@ -18,13 +18,13 @@
  * small ones: batches of 20–25 jobs at saturation, against 5 when every publish took a free slot.
  */
 import type { Redis } from 'ioredis';
-import { JOURNAL_LUA, type JournalLayout } from '../ops/journal.js';
+import { journalArgs, JOURNAL_LUA, type JournalLayout } from '../ops/journal.js';
 import { CALL_EACH_LUA } from './lua.js';
 
 // ARGV: now, queueCount, then per queue: key prefix, options JSON tail, high-water mark, 1 to write `waiting` events;
 // then jobCount, then per job: queue index (1-based), job id, name, data JSON, dedup TTL ms;
-// then arrivalCount and, when there are arrivals, the journal's key prefix, retention ms, max events, max entries
-// per event and the length of its recent list, then per arrival: event id, its first job (1-based), its job count,
+// then arrivalCount and, when there are arrivals, the journal's arguments (journalArgs, 6) and the length of its
+// recent list, then per arrival: event id, its first job (1-based), its job count,
 // its entries as JSON lines. Per-queue values travel once per call.
 const ENQUEUE_LUA = `
 local rcall = redis.call
@@ -91,20 +91,19 @@ end
 local a = j0 + 1 + n * 5
 local na = tonumber(ARGV[a])
 local function journalArrivals()
-  local j = journalOpen(ARGV[a + 1], now, tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]))
-  local maxEntries = tonumber(ARGV[a + 4])
+  local j = journalOpen(a + 1, now)
   local recent = {}
-  local c = a + 6
+  local c = a + 8
   for e = 1, na do
     local eventId, firstJob, count = ARGV[c], tonumber(ARGV[c + 1]), tonumber(ARGV[c + 2])
     local refused = false
     for i = firstJob, firstJob + count - 1 do
       if results[i] == -1 then refused = true end
     end
-    if not refused then journalArrive(j, eventId, ARGV[c + 3], maxEntries, recent) end
+    if not refused then journalArrive(j, eventId, ARGV[c + 3], recent) end
     c = c + 4
   end
-  journalRecent(j, recent, tonumber(ARGV[a + 5]))
+  journalRecent(j, recent, tonumber(ARGV[a + 7]))
 end
 if na > 0 then
   local ok, err = pcall(journalArrivals)
@@ -289,7 +288,7 @@ export class BatchingEnqueuer {
         jobArgs.push(index, j.jobId, j.name, j.data, j.dedupTtlMs);
       }
     }
-    const journal = arrivals && this.journal ? [arrivals, this.journal.base, this.journal.retentionMs, this.journal.maxEvents, this.journal.maxEntries, this.journal.recentMax] : [0];
+    const journal = arrivals && this.journal ? [arrivals, ...journalArgs(this.journal), this.journal.recentMax] : [0];
     const args = [Date.now(), queueIndex.size, ...queueArgs, ...jobArgs, ...journal, ...arrivalArgs];
     const slot = this.calls.indexOf(undefined);
     this.calls[slot] = batch;

@@ -52,7 +52,10 @@ export interface JournalOptions {
 export interface JournalLayout {
   base: string;
   retentionMs: number;
-  maxEvents: number;
+  /** Events a segment's hash takes, segments kept, and how long a segment is written to: decided here, followed by the Lua. */
+  segmentCapacity: number;
+  segments: number;
+  segmentSpanMs: number;
   maxEntries: number;
   flushDelayMs: number;
   /** Arrivals listed in `recent`: no more than the segments surely keep (bounded by the admin API's 1,000). */
@@ -70,12 +73,19 @@ export function journalLayout(prefix: string, options: JournalOptions): JournalL
   return {
     base: `${prefix}:journal:`,
     retentionMs: options.retentionMs,
-    maxEvents: options.maxEvents,
+    segmentCapacity: capacity,
+    segments,
+    segmentSpanMs: Math.max(Math.floor(options.retentionMs / 8), 1),
     maxEntries: options.maxEntries ?? 200,
     flushDelayMs: options.flushDelayMs ?? 10,
     // Every segment but the newest is full when one is dropped by count, so the newest (segments − 1) × capacity arrivals are always kept.
     recentMax: Math.min(1000, Math.max(capacity, (segments - 1) * capacity)),
   };
+}
+
+/** The journal's arguments to both scripts, in the order `journalOpen` reads them. */
+export function journalArgs(layout: JournalLayout): (string | number)[] {
+  return [layout.base, layout.retentionMs, layout.segmentCapacity, layout.segments, layout.segmentSpanMs, layout.maxEntries];
 }
 
 /** The JSON of one entry as stored: `at` first, then the entry's own fields (no spread copy; runs once per run in workers). */
@@ -118,16 +128,17 @@ local function journalRoll(j)
   rcall('RPUSH', j.list, j.id .. ' ' .. j.now .. ' ' .. j.now)
   while rcall('LLEN', j.list) > j.maxSegments do journalDropOldest(j) end
 end
-local function journalOpen(base, now, retention, maxEvents)
-  local cap = math.ceil(maxEvents / 8)
-  local j = { base = base, list = base .. 'segments', now = tonumber(now), cap = cap, maxSegments = math.floor(maxEvents / cap) }
+-- ARGV[at] to ARGV[at + 5]: journalArgs (base, retention ms, segment capacity, segments, segment span ms, max entries).
+local function journalOpen(at, now)
+  local base, retention, span = ARGV[at], tonumber(ARGV[at + 1]), tonumber(ARGV[at + 4])
+  local j = { base = base, list = base .. 'segments', now = tonumber(now), cap = tonumber(ARGV[at + 2]), maxSegments = tonumber(ARGV[at + 3]), maxEntries = tonumber(ARGV[at + 5]) }
   local item = rcall('LINDEX', j.list, -1)
   if item then
     j.id, j.start = journalParse(item)
     j.key = base .. 'seg:' .. j.id
     j.count, j.laterCount = rcall('HLEN', j.key), rcall('HLEN', j.key .. ':later')
   end
-  if not item or j.now - j.start >= math.max(math.floor(retention / 8), 1) or j.count >= cap or j.laterCount >= cap then journalRoll(j)
+  if not item or j.now - j.start >= span or j.count >= j.cap or j.laterCount >= j.cap then journalRoll(j)
   else rcall('LSET', j.list, -1, j.id .. ' ' .. j.start .. ' ' .. j.now) end
   while true do
     local id, _, last = journalParse(rcall('LINDEX', j.list, 0))
@@ -148,21 +159,21 @@ local function journalAppendTo(key, eventId, lines, maxEntries)
   rcall('HSET', key, eventId, all)
 end
 -- An arrival: new to the segment (the usual case, one command), or a redelivery within it.
-local function journalArrive(j, eventId, lines, maxEntries, recent)
+local function journalArrive(j, eventId, lines, recent)
   if j.count >= j.cap then journalRoll(j) end
   if rcall('HSETNX', j.key, eventId, lines) == 1 then
     j.count = j.count + 1
     recent[#recent + 1] = j.now .. ' ' .. eventId
   else
-    journalAppendTo(j.key, eventId, lines, maxEntries)
+    journalAppendTo(j.key, eventId, lines, j.maxEntries)
   end
 end
 -- A later entry goes to the current segment, wherever the event's arrival is. Segments count these
 -- too: a worker draining a backlog while nothing arrives still rolls and drops segments.
-local function journalLater(j, eventId, lines, maxEntries)
+local function journalLater(j, eventId, lines)
   if j.laterCount >= j.cap then journalRoll(j) end
   if rcall('HSETNX', j.key .. ':later', eventId, lines) == 1 then j.laterCount = j.laterCount + 1
-  else journalAppendTo(j.key .. ':later', eventId, lines, maxEntries) end
+  else journalAppendTo(j.key .. ':later', eventId, lines, j.maxEntries) end
 end
 local function journalRecent(j, recent, recentMax)
   if #recent == 0 then return end
@@ -171,13 +182,12 @@ local function journalRecent(j, recent, recentMax)
 end
 `;
 
-// ARGV: base, now, retention ms, max events, max entries, then per event: id, lines.
+// ARGV: now, journalArgs (6), then per event: id, lines.
 const APPEND_LUA = `local rcall = redis.call
 ${CALL_EACH_LUA}
 ${JOURNAL_LUA}
-local j = journalOpen(ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]))
-local maxEntries = tonumber(ARGV[5])
-for i = 6, #ARGV, 2 do journalLater(j, ARGV[i], ARGV[i + 1], maxEntries) end
+local j = journalOpen(2, ARGV[1])
+for i = 8, #ARGV, 2 do journalLater(j, ARGV[i], ARGV[i + 1]) end
 `;
 
 // ARGV: base, event id: every segment's entries for the event, oldest segment first, arrivals before later entries.
@@ -279,8 +289,7 @@ export class Journal {
     const batch = this.buffered;
     if (batch.length === 0) return;
     this.buffered = [];
-    const { base, retentionMs, maxEvents, maxEntries } = this.layout;
-    const args: (string | number)[] = [base, Date.now(), retentionMs, maxEvents, maxEntries];
+    const args = [Date.now(), ...journalArgs(this.layout)];
     for (const { eventId, lines } of batch) args.push(eventId, lines);
     this.lastWrite = this.redis.switchboardJournalAppend(...args).catch((err: Error) => this.failed.report(err.message));
   }
