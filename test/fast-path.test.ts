@@ -408,7 +408,8 @@ describe('completed jobs', () => {
         await waitFor(async () => (await bus.queue('a')!.getCompletedCount()) === keep, `${keep} completed jobs kept`);
         const kept = await bus.queue('a')!.getCompleted();
         expect(kept.map((j) => j.returnvalue)).toEqual(Array(keep).fill('done'));
-        expect(await bus.connection.exists(`${prefix}:fn.a:${jobIdFor('a', event(`keep-${keep}-1`))}`)).toBe(0);
+        // The hashes of the others are gone (which ones stay is BullMQ's pick among jobs finished in one millisecond).
+        expect(await bus.connection.exists(...[1, 2, 3].map((i) => `${prefix}:fn.a:${jobIdFor('a', event(`keep-${keep}-${i}`))}`))).toBe(keep);
         // Removed or not, a redelivery is still a duplicate.
         expect((await bus.publish([event(`keep-${keep}-1`)])).duplicates).toBe(1);
       } finally {
