@@ -104,7 +104,7 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
   type Running<C> = { spec: ConnectorConfig; connector: C; abort: AbortController };
   await initTracing();
   const metrics = createMetrics();
-  const journal = journalAt ? new Journal(bus.connection, journalAt, log) : undefined;
+  const journal = bus.journal;
   const renderMetrics = async () => {
     const counts = await bus.jobCounts().catch(() => undefined);
     for (const fn of current.functions) {
@@ -144,7 +144,6 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
     await workers?.close(graceMs);
     for (const c of outbound.values()) c.abort.abort();
     await Promise.allSettled([...outbound.values()].map((c) => c.connector.close()));
-    await journal?.close();
     await bus.close();
     await flushTracing();
   };

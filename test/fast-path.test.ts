@@ -128,14 +128,14 @@ async function kept(redis: Redis, prefix: string): Promise<{ segments: number; a
   return { segments: segments.length, arrivals, later };
 }
 
-describe('arrivals journaled by the enqueue script', () => {
+describe('the event journal', () => {
   const prefix = uniquePrefix('fastj');
   const layout = journalLayout(prefix, { retentionMs: 60_000, maxEvents: 1000 });
   let bus: Bus;
   let journal: Journal;
   beforeAll(async () => {
     bus = new Bus({ redis: REDIS_URL, prefix, functions: [fn('a'), fn('full', { highWaterMark: 1, trigger: { type: 'com.example.full' } as never })], dedupWindowMs: 60_000, enqueueTimeoutMs: 2000, journal: layout, log: captureLogs().log });
-    journal = new Journal(bus.connection, layout, captureLogs().log);
+    journal = bus.journal!;
     await bus.waitUntilReady(5000);
   });
   afterAll(async () => {
@@ -146,12 +146,14 @@ describe('arrivals journaled by the enqueue script', () => {
 
   test('routed, duplicate and unrouted events are journaled with their routes; refused ones are not', async () => {
     await bus.publish([event('r1')], {}, 'hook');
+    await journal.close(); // written: the redelivery below joins it in Redis
     await new Promise((r) => setTimeout(r, 5)); // r1 is the oldest arrival
     await bus.publish([event('r1')], {}, 'hook');
     await bus.publish([{ ...event('u1'), type: 'com.example.nobody' }], {}, 'hook');
     await bus.publish([{ ...event('f1'), type: 'com.example.full' }], {}, 'hook');
     await expect(bus.publish([{ ...event('f2'), type: 'com.example.full' }], {}, 'hook')).rejects.toThrow(/high-water mark/);
     await bus.publish([event('no-connector')]);
+    await journal.close();
 
     const r1 = await journal.get('r1');
     expect(r1?.map((e) => e.kind)).toEqual(['received', 'routed', 'received', 'routed']);
@@ -173,13 +175,17 @@ describe('arrivals journaled by the enqueue script', () => {
     const cappedPrefix = `${prefix}-capped`;
     const capped = journalLayout(cappedPrefix, { retentionMs: 60_000, maxEvents: 16 });
     const small = new Bus({ redis: REDIS_URL, prefix: cappedPrefix, functions: [fn('a')], dedupWindowMs: 60_000, enqueueTimeoutMs: 2000, journal: capped, log: captureLogs().log });
-    const reader = new Journal(small.connection, capped, captureLogs().log);
+    const reader = small.journal!;
     try {
       await small.waitUntilReady(5000);
       expect(segmentCapacity(16)).toBe(2);
-      for (let i = 0; i < 20; i++) await small.publish([event(`c${i}`)], {}, 'hook');
-      // One publish of several events fills a segment and opens the next within the call.
+      for (let i = 0; i < 20; i++) {
+        await small.publish([event(`c${i}`)], {}, 'hook');
+        if (i % 3 === 0) await reader.close(); // in calls of one to three arrivals
+      }
+      // Several arrivals in one call fill a segment and open the next within the call.
       await small.publish([event('c20'), event('c21'), event('c22')], {}, 'hook');
+      await reader.close();
       const { segments, arrivals } = await kept(small.connection, cappedPrefix);
       expect(segments).toBe(8);
       expect(arrivals).toBeGreaterThanOrEqual(15);
@@ -213,21 +219,25 @@ describe('arrivals journaled by the enqueue script', () => {
   test('arrivals past the retention leave with the next publish', async () => {
     const shortPrefix = `${prefix}-short`;
     const short = new Bus({ redis: REDIS_URL, prefix: shortPrefix, functions: [fn('a')], dedupWindowMs: 60_000, enqueueTimeoutMs: 2000, journal: journalLayout(shortPrefix, { retentionMs: 100, maxEvents: 1000 }), log: captureLogs().log });
-    const shortJournal = new Journal(short.connection, journalLayout(shortPrefix, { retentionMs: 100, maxEvents: 1000 }), captureLogs().log);
+    const shortJournal = short.journal!;
     try {
       await short.waitUntilReady(5000);
       await short.publish([event('old')], {}, 'hook');
+      await shortJournal.close();
       expect(await shortJournal.get('old')).toHaveLength(2);
       await new Promise((r) => setTimeout(r, 150));
       await short.publish([event('new')], {}, 'hook');
+      await shortJournal.close();
       expect(await shortJournal.get('old')).toBeUndefined();
       expect((await shortJournal.recent()).map((r) => r.id)).toEqual(['new']);
       // Many expired at once (in several segments, each an eighth of the retention long at most): all
       // leave with the next publish, the young ones stay.
       const many = Array.from({ length: 300 }, (_, i) => event(`many-${i}`));
       await short.publish(many, {}, 'hook');
+      await shortJournal.close();
       await new Promise((r) => setTimeout(r, 150));
       await short.publish([event('young-1'), event('young-2')], {}, 'hook');
+      await shortJournal.close();
       expect((await shortJournal.recent(1000)).map((r) => r.id)).toEqual(['young-2', 'young-1']);
       expect(await kept(short.connection, shortPrefix)).toMatchObject({ arrivals: 2 });
     } finally {
@@ -257,7 +267,7 @@ describe('arrivals journaled by the enqueue script', () => {
     const commands = connection as unknown as { switchboardJournalAppend: (...args: unknown[]) => Promise<unknown> };
     const append = commands.switchboardJournalAppend.bind(connection);
     commands.switchboardJournalAppend = (...args: unknown[]) => {
-      calls.push((args.length - 7) / 2);
+      calls.push((args.length - 9) / 2);
       return append(...args);
     };
     const attempt = (n: number) => ({ kind: 'attempt' as const, function: 'a', attempt: n, outcome: 'succeeded' as const, durationMs: 1 });
@@ -289,12 +299,14 @@ describe('arrivals journaled by the enqueue script', () => {
     const many = Array.from({ length: 9000 }, (_, i) => event(`bulk-${i}`));
     const result = await bus.publish(many, {}, 'hook');
     expect(result.routed).toBe(9000);
+    await journal.close();
     // In order: BullMQ takes from the right, so the first event's job is last in the list, the last event's first.
     const wait = await bus.connection.lrange(`${prefix}:fn.a:wait`, 0, -1);
     expect(wait.slice(0, 9000).reverse()).toEqual(many.map((e) => jobIdFor('a', e)));
     expect(await journal.get('bulk-8999')).toMatchObject([{ kind: 'received' }, { kind: 'routed', to: ['a'] }]);
     const nobody = Array.from({ length: 9000 }, (_, i) => ({ ...event(`nobody-${i}`), type: 'com.example.nobody' }));
     expect((await bus.publish(nobody, {}, 'hook')).routed).toBe(0);
+    await journal.close();
     expect(await journal.get('nobody-8999')).toMatchObject([{ kind: 'received' }, { kind: 'routed', to: [] }]);
   });
 
@@ -309,7 +321,8 @@ describe('arrivals journaled by the enqueue script', () => {
       const result = await broken.publish([event('kept-1'), event('kept-2')], {}, 'hook');
       expect(result.routed).toBe(2);
       expect(await broken.connection.lrange(`${brokenPrefix}:fn.a:wait`, 0, -1)).toEqual([jobIdFor('a', event('kept-2')), jobIdFor('a', event('kept-1'))]);
-      const warning = logs.records().find((r) => r.msg === 'event journal: arrivals not written (their events are enqueued)');
+      await broken.journal!.close();
+      const warning = logs.records().find((r) => r.msg === 'event journal: entries not written');
       expect(warning).toMatchObject({ level: 40, times: 1 }); // pino's warn
       expect(warning?.err).toMatch(/WRONGTYPE/);
       // A redelivery is still a duplicate: the jobs were written whole.
@@ -545,7 +558,7 @@ describe('batching follows the event loop', () => {
   });
 
   test('a lone publish leaves in the turn it was made in, before any timer fires; publishes of one turn leave in one call', async () => {
-    const t = instrument(redis, new BatchingEnqueuer(redis, 2000, undefined));
+    const t = instrument(redis, new BatchingEnqueuer(redis, 2000));
     t.armTimer();
     expect(await t.enqueuer.enqueue([job('lone')])).toEqual([1]);
     expect(t.calls).toEqual([{ jobs: 1, timerHadFired: false }]);
@@ -557,7 +570,7 @@ describe('batching follows the event loop', () => {
   });
 
   test('while a call is pending, small batches wait for it to return and leave together; a large one takes a free slot; none beyond the slots', async () => {
-    const t = instrument(redis, new BatchingEnqueuer(redis, 5000, undefined, 2, 16), true);
+    const t = instrument(redis, new BatchingEnqueuer(redis, 5000, 2, 16), true);
     const turn = () => new Promise((r) => setImmediate(r));
     const first = t.enqueuer.enqueue([job('a')]);
     await turn();
@@ -584,7 +597,7 @@ describe('batching follows the event loop', () => {
   });
 
   test('a call Redis does not answer in time fails its publishes and those queued behind it; its late answer is ignored and its slot is used again', async () => {
-    const t = instrument(redis, new BatchingEnqueuer(redis, 300, undefined, 1, 16), true);
+    const t = instrument(redis, new BatchingEnqueuer(redis, 300, 1, 16), true);
     const turn = () => new Promise((r) => setImmediate(r));
     const started = Date.now();
     const held = t.enqueuer.enqueue([job('held')]).catch((err: Error) => err);

@@ -56,6 +56,13 @@ async function latency({ rate, seconds, concurrency }) {
 }
 
 /** `opts`: job options for every job (e.g. a retention policy like Switchboard's); none by default. */
+/** Redis's CPU time so far (INFO cpu), in seconds. */
+async function redisCpuSeconds(redis) {
+  const info = await redis.info('cpu');
+  const get = (k) => Number(new RegExp(`${k}:([\\d.]+)`).exec(info)?.[1] ?? 0);
+  return get('used_cpu_user') + get('used_cpu_sys');
+}
+
 async function drain({ jobs, concurrency, opts }) {
   const name = `drain-${++run}`;
   const queue = new Queue(name, { connection: new Redis(connection.url), prefix });
@@ -64,20 +71,24 @@ async function drain({ jobs, concurrency, opts }) {
   let done = 0;
   let finished;
   const all = new Promise((r) => (finished = r));
+  const redis = new Redis(connection.url);
+  const redis1 = await redisCpuSeconds(redis);
   const cpu1 = process.cpuUsage();
   const start = now();
   const worker = new Worker(name, async () => { if (++done === jobs) finished(); }, { connection, prefix, concurrency });
   await all;
   const rate = jobs / ((now() - start) / 1000);
   const cpu2 = process.cpuUsage();
+  const redis2 = await redisCpuSeconds(redis);
+  redis.disconnect();
   const micros = (a, b) => b.user + b.system - a.user - a.system;
   await worker.close();
   // A bare queue keeps its completed jobs (20,000 hashes, about 20 MB): gone before the next round, so
   // that Redis does not grow round after round under the targets measured next.
   await queue.obliterate({ force: true });
   await queue.close();
-  // CPU of this process per job: filling the queue (addBulk) and draining it (the worker).
-  return { rate, fillCpuPerJob: micros(cpu0, cpu1) / jobs, drainCpuPerJob: micros(cpu1, cpu2) / jobs };
+  // CPU of this process per job: filling the queue (addBulk) and draining it (the worker); Redis's while draining.
+  return { rate, fillCpuPerJob: micros(cpu0, cpu1) / jobs, drainCpuPerJob: micros(cpu1, cpu2) / jobs, drainRedisCpuPerJob: ((redis2 - redis1) * 1e6) / jobs };
 }
 
 const commands = { latency, produce, consume, consumed, drain };

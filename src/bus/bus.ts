@@ -8,11 +8,10 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { FunctionConfig } from '../config/load.js';
 import { SwitchboardError } from '../errors.js';
-import { ThrottledWarning } from '../log.js';
 import { nowIso, serializeCloudEvent, type CloudEvent } from '../events/cloudevent.js';
 import type { PoisonEntry, PublishOptions, PublishResult } from '../registry/contract.js';
-import { arrivalLines, type ArrivalOrigin, type JournalLayout } from '../ops/journal.js';
-import { BatchingEnqueuer, EnqueueTimeoutError, type Arrival, type JobSpec, type QueueTarget } from './enqueue.js';
+import { arrivalLines, Journal, type ArrivalOrigin, type JournalLayout } from '../ops/journal.js';
+import { BatchingEnqueuer, EnqueueTimeoutError, type JobSpec, type QueueTarget } from './enqueue.js';
 import { bullmq } from './bullmq.js';
 import { describeRedis, producerConnection, type RedisTarget } from './redis.js';
 import { Router } from './router.js';
@@ -29,7 +28,7 @@ export interface BusOptions {
   waitingEvents?: boolean;
   /** Completed jobs kept per function queue (the last N, at most an hour); 0 (the default) removes a job when its run succeeds. */
   keepCompleted?: number;
-  /** Where arrivals are journaled (in the same Redis call as their jobs); absent when the journal is off. */
+  /** The event journal's layout; absent when the journal is off. */
   journal?: JournalLayout;
   log: Logger;
 }
@@ -67,6 +66,8 @@ export class Bus {
   /** Per function: the queue's key prefix and the fixed part of its job options JSON. */
   private readonly targets = new Map<string, QueueTarget>();
   private readonly enqueuer: BatchingEnqueuer;
+  /** The event journal, on the bus's connection: arrivals are recorded by `publish`, later entries by workers. */
+  readonly journal: Journal | undefined;
   /** Events refused because a queue was over its high-water mark, since start. */
   refusedForBackpressure = 0;
   private closed = false;
@@ -77,9 +78,8 @@ export class Bus {
     // ioredis reports every failed reconnect; readiness and 503s already say Redis is down.
     this.connection.on('error', () => {});
     this.setFunctions(options.functions);
-    this.enqueuer = new BatchingEnqueuer(this.connection, options.enqueueTimeoutMs, options.journal);
-    const journalFailed = new ThrottledWarning(options.log, 'event journal: arrivals not written (their events are enqueued)');
-    this.enqueuer.onJournalError = (message) => journalFailed.report(message);
+    this.enqueuer = new BatchingEnqueuer(this.connection, options.enqueueTimeoutMs);
+    this.journal = options.journal ? new Journal(this.connection, options.journal, options.log) : undefined;
   }
 
   /** Messages that could not become events go to a capped stream, `<prefix>:poison`. */
@@ -164,8 +164,7 @@ export class Bus {
     if (this.closed) throw new BusUnavailableError('the bus is closed');
     const ttl = options.dedupWindowMs ?? this.options.dedupWindowMs;
     const jobs: JobSpec[] = [];
-    const arrivals: Arrival[] = [];
-    const at = from !== undefined && this.options.journal ? nowIso() : undefined;
+    const at = from !== undefined && this.journal ? nowIso() : undefined;
     const unrouted: Promise<unknown>[] = [];
     const routes: string[][] = [];
     for (let e = 0; e < events.length; e++) {
@@ -174,7 +173,6 @@ export class Bus {
       const targets = matched.some((t) => t.filter) ? await this.applyFilters(event, matched) : matched;
       const to = targets.map((t) => t.name);
       routes.push(to);
-      if (at !== undefined) arrivals.push({ eventId: event.id, firstJob: jobs.length, jobCount: targets.length, lines: arrivalLines(at, from!, event, to) });
       if (targets.length === 0) {
         unrouted.push(this.connection.xadd(`${this.prefix}:unrouted`, 'MAXLEN', '~', UNROUTED_MAX, '*', 'event', JSON.stringify(event)));
         continue;
@@ -189,7 +187,7 @@ export class Bus {
     let results: number[] = [];
     try {
       if (unrouted.length) await this.withinTimeout(Promise.all(unrouted));
-      if (jobs.length || arrivals.length) results = await this.enqueuer.enqueue(jobs, arrivals);
+      if (jobs.length) results = await this.enqueuer.enqueue(jobs);
     } catch (err) {
       if (err instanceof BusUnavailableError) throw err;
       throw new BusUnavailableError(err instanceof EnqueueTimeoutError ? err.message : (err as Error).message, { cause: err });
@@ -199,6 +197,13 @@ export class Bus {
     for (let i = 0; i < results.length; i++) {
       if (results[i] === 0) duplicates++;
       else if (results[i] === -1) (refused ??= new Set()).add(this.queueNameOf(jobs[i]!.target));
+    }
+    // Arrivals are journaled once Redis has their jobs (duplicates included), not when it refused one of them (the sender retries).
+    if (at !== undefined) {
+      for (let e = 0, first = 0; e < events.length; first += routes[e]!.length, e++) {
+        if (refused && results.slice(first, first + routes[e]!.length).includes(-1)) continue;
+        this.journal!.arrive(events[e]!.id, arrivalLines(at, from!, events[e]!, routes[e]!));
+      }
     }
     if (refused) {
       this.refusedForBackpressure += events.length;
@@ -257,6 +262,7 @@ export class Bus {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.journal?.close();
     await Promise.allSettled([...this.queues.values()].map((q) => q.close()));
     this.connection.disconnect();
   }

@@ -18,18 +18,14 @@
  * small ones: batches of 20–25 jobs at saturation, against 5 when every publish took a free slot.
  */
 import type { Redis } from 'ioredis';
-import { journalArgs, JOURNAL_LUA, type JournalLayout } from '../ops/journal.js';
 import { CALL_EACH_LUA } from './lua.js';
 
 // ARGV: now, queueCount, then per queue: key prefix, options JSON tail, high-water mark, 1 to write `waiting` events;
-// then jobCount, then per job: queue index (1-based), job id, name, data JSON, dedup TTL ms;
-// then arrivalCount and, when there are arrivals, the journal's arguments (journalArgs, 6) and the length of its
-// recent list, then per arrival: event id, its first job (1-based), its job count,
-// its entries as JSON lines. Per-queue values travel once per call.
+// then jobCount, then per job: queue index (1-based), job id, name, data JSON, dedup TTL ms. Per-queue values
+// travel once per call.
 const ENQUEUE_LUA = `
 local rcall = redis.call
 ${CALL_EACH_LUA}
-${JOURNAL_LUA}
 local now = ARGV[1]
 local nq = tonumber(ARGV[2])
 local queues = {}
@@ -85,30 +81,6 @@ for _, q in ipairs(queues) do
     if not q.blocked then rcall('ZADD', q.key .. 'marker', 0, '0') end
   end
 end
--- The journal records an arrival unless Redis refused its jobs (the sender gets a 503 and retries).
--- It is best effort: an error in it (one of its keys of another type, say) must not fail the jobs
--- written above, whose sender would then retry into a duplicate. The error follows the results.
-local a = j0 + 1 + n * 5
-local na = tonumber(ARGV[a])
-local function journalArrivals()
-  local j = journalOpen(a + 1, now)
-  local recent = {}
-  local c = a + 8
-  for e = 1, na do
-    local eventId, firstJob, count = ARGV[c], tonumber(ARGV[c + 1]), tonumber(ARGV[c + 2])
-    local refused = false
-    for i = firstJob, firstJob + count - 1 do
-      if results[i] == -1 then refused = true end
-    end
-    if not refused then journalArrive(j, eventId, ARGV[c + 3], recent) end
-    c = c + 4
-  end
-  journalRecent(j, recent, tonumber(ARGV[a + 7]))
-end
-if na > 0 then
-  local ok, err = pcall(journalArrivals)
-  if not ok then results[n + 1] = type(err) == 'table' and err.err or tostring(err) end
-end
 return results
 `;
 
@@ -134,22 +106,11 @@ export interface JobSpec {
   dedupTtlMs: number;
 }
 
-/** An event's arrival for the journal, written with its jobs in the same script. */
-export interface Arrival {
-  eventId: string;
-  /** Its jobs: index of the first in the publish's job list, and how many. */
-  firstJob: number;
-  jobCount: number;
-  /** Its journal entries, as JSON lines. */
-  lines: string;
-}
-
 /** Per job: 1 enqueued, 0 already known (duplicate), -1 refused (queue over its high-water mark). */
 export type EnqueueResult = 1 | 0 | -1;
 
 interface Pending {
   jobs: JobSpec[];
-  arrivals: Arrival[] | undefined;
   deadline: number;
   settled: boolean;
   resolve(results: EnqueueResult[]): void;
@@ -161,8 +122,7 @@ export class EnqueueTimeoutError extends Error {}
 
 const SWEEP_MS = 50;
 
-// The results, then, if the journal failed, its error.
-type WithEnqueue = Redis & { switchboardEnqueue(...args: (string | number)[]): Promise<(EnqueueResult | string)[]> };
+type WithEnqueue = Redis & { switchboardEnqueue(...args: (string | number)[]): Promise<EnqueueResult[]> };
 
 export class BatchingEnqueuer {
   private readonly redis: WithEnqueue;
@@ -178,14 +138,10 @@ export class BatchingEnqueuer {
   private readonly calls: (Pending[] | undefined)[];
   private flushScheduled = false;
   private sweeper: NodeJS.Timeout | undefined;
-  /** Told when a call's jobs were written but its arrivals could not be journaled. */
-  onJournalError: ((message: string) => void) | undefined;
 
   constructor(
     redis: Redis,
     private readonly timeoutMs: number,
-    /** Where arrivals are journaled; without it, arrivals given to enqueue are ignored. */
-    private readonly journal: JournalLayout | undefined,
     /** Calls in flight before publishes wait for one to return (the issue asks for several). */
     private readonly maxInFlight = 4,
     /** Jobs a batch needs to leave while another call is pending. */
@@ -197,9 +153,9 @@ export class BatchingEnqueuer {
     this.calls = new Array<Pending[] | undefined>(maxInFlight).fill(undefined);
   }
 
-  enqueue(jobs: JobSpec[], arrivals?: Arrival[]): Promise<EnqueueResult[]> {
+  enqueue(jobs: JobSpec[]): Promise<EnqueueResult[]> {
     return new Promise((resolve, reject) => {
-      const pending: Pending = { jobs, arrivals: this.journal ? arrivals : undefined, deadline: Date.now() + this.timeoutMs, settled: false, resolve, reject };
+      const pending: Pending = { jobs, deadline: Date.now() + this.timeoutMs, settled: false, resolve, reject };
       this.sweeper ??= setInterval(() => this.sweep(), SWEEP_MS).unref();
       this.queue.push(pending);
       this.flushAtEndOfTurn();
@@ -269,15 +225,7 @@ export class BatchingEnqueuer {
     const queueIndex = new Map<QueueTarget, number>();
     const queueArgs: (string | number)[] = [];
     const jobArgs: (string | number)[] = [size];
-    const arrivalArgs: (string | number)[] = [];
-    let arrivals = 0;
-    let offset = 1;
     for (const pending of batch) {
-      for (const a of pending.arrivals ?? []) {
-        arrivals++;
-        arrivalArgs.push(a.eventId, offset + a.firstJob, a.jobCount, a.lines);
-      }
-      offset += pending.jobs.length;
       for (const j of pending.jobs) {
         let index = queueIndex.get(j.target);
         if (index === undefined) {
@@ -288,14 +236,11 @@ export class BatchingEnqueuer {
         jobArgs.push(index, j.jobId, j.name, j.data, j.dedupTtlMs);
       }
     }
-    const journal = arrivals && this.journal ? [arrivals, ...journalArgs(this.journal), this.journal.recentMax] : [0];
-    const args = [Date.now(), queueIndex.size, ...queueArgs, ...jobArgs, ...journal, ...arrivalArgs];
+    const args = [Date.now(), queueIndex.size, ...queueArgs, ...jobArgs];
     const slot = this.calls.indexOf(undefined);
     this.calls[slot] = batch;
     this.redis.switchboardEnqueue(...args).then(
-      (reply) => {
-        if (reply.length > size) this.onJournalError?.(String(reply[size]));
-        const results = reply as EnqueueResult[];
+      (results) => {
         let offset = 0;
         for (const pending of batch) {
           this.settle(pending, results.slice(offset, offset + pending.jobs.length));

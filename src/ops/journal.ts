@@ -1,8 +1,8 @@
 /**
  * The event journal: for each event, when and where it arrived, where it was routed, every attempt with
  * its outcome, and what it emitted. Kept in Redis with bounded retention (age and count), written off
- * the request path so it never delays a 2xx: arrivals are written by the enqueue script itself (see
- * src/bus/enqueue.ts), later entries are buffered for a few milliseconds and appended in one script call.
+ * the request path so it never delays a 2xx: entries (arrivals from the bus, attempts and emissions from
+ * workers) are buffered for a few milliseconds and written in one script call.
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -147,33 +147,50 @@ local function journalOpen(at, now)
   end
   return j
 end
--- Appends lines to an event's entries in one hash, keeping the newest maxEntries.
-local function journalAppendTo(key, eventId, lines, maxEntries)
-  local all = (rcall('HGET', key, eventId) or '') .. '\\n' .. lines
+-- An event's entries joined with more, keeping the newest maxEntries.
+local function journalJoin(earlier, lines, maxEntries)
+  local all = earlier .. '\\n' .. lines
   -- Every entry is at least 49 characters ({"at":"<24>","kind":"<6 or more>"…}) and a line break: a
   -- shorter text holds at most maxEntries entries, and needs no counting.
   if #all >= 50 * maxEntries then
     local _, newlines = string.gsub(all, '\\n', '')
     for _ = 1, newlines + 1 - maxEntries do all = string.sub(all, string.find(all, '\\n', 1, true) + 1) end
   end
-  rcall('HSET', key, eventId, all)
+  return all
 end
--- An arrival: new to the segment (the usual case, one command), or a redelivery within it.
-local function journalArrive(j, eventId, lines, recent)
-  if j.count >= j.cap then journalRoll(j) end
-  if rcall('HSETNX', j.key, eventId, lines) == 1 then
-    j.count = j.count + 1
-    recent[#recent + 1] = j.now .. ' ' .. eventId
-  else
-    journalAppendTo(j.key, eventId, lines, j.maxEntries)
+-- Writes ARGV[from] to ARGV[to - 1], pairs of event id and entries, to the current segment's arrivals
+-- (later false; new ones listed in recent) or later entries. Per chunk one HMGET and one HSET, not a
+-- command per event: an event already in the segment (a redelivery, a retry) or listed twice gets its
+-- entries joined. A chunk takes no more events than the segment has room for, so segments roll between chunks.
+local function journalWrite(j, from, to, later, recent)
+  local i = from
+  while i < to do
+    if (later and j.laterCount or j.count) >= j.cap then journalRoll(j) end
+    local room = math.min(j.cap - (later and j.laterCount or j.count), 1000)
+    local key = later and (j.key .. ':later') or j.key
+    local ids, texts, index = {}, {}, {}
+    while i < to and (#ids < room or index[ARGV[i]]) do
+      local id, lines = ARGV[i], ARGV[i + 1]
+      local k = index[id]
+      if k then texts[k] = journalJoin(texts[k], lines, j.maxEntries)
+      else
+        ids[#ids + 1], texts[#ids + 1] = id, lines
+        index[id] = #ids
+      end
+      i = i + 2
+    end
+    local earlier, fields, added = rcall('HMGET', key, unpack(ids)), {}, 0
+    for k = 1, #ids do
+      if earlier[k] then texts[k] = journalJoin(earlier[k], texts[k], j.maxEntries)
+      else
+        added = added + 1
+        if recent then recent[#recent + 1] = j.now .. ' ' .. ids[k] end
+      end
+      fields[2 * k - 1], fields[2 * k] = ids[k], texts[k]
+    end
+    rcall('HSET', key, unpack(fields))
+    if later then j.laterCount = j.laterCount + added else j.count = j.count + added end
   end
-end
--- A later entry goes to the current segment, wherever the event's arrival is. Segments count these
--- too: a worker draining a backlog while nothing arrives still rolls and drops segments.
-local function journalLater(j, eventId, lines)
-  if j.laterCount >= j.cap then journalRoll(j) end
-  if rcall('HSETNX', j.key .. ':later', eventId, lines) == 1 then j.laterCount = j.laterCount + 1
-  else journalAppendTo(j.key .. ':later', eventId, lines, j.maxEntries) end
 end
 local function journalRecent(j, recent, recentMax)
   if #recent == 0 then return end
@@ -182,12 +199,17 @@ local function journalRecent(j, recent, recentMax)
 end
 `;
 
-// ARGV: now, journalArgs (6), then per event: id, lines.
+// ARGV: now, journalArgs (6), the length of the recent list, the number of arrivals, then per arrival and
+// then per later entry: event id, lines.
 const APPEND_LUA = `local rcall = redis.call
 ${CALL_EACH_LUA}
 ${JOURNAL_LUA}
 local j = journalOpen(2, ARGV[1])
-for i = 8, #ARGV, 2 do journalLater(j, ARGV[i], ARGV[i + 1]) end
+local laterFrom = 10 + 2 * tonumber(ARGV[9])
+local recent = {}
+journalWrite(j, 10, laterFrom, false, recent)
+journalRecent(j, recent, tonumber(ARGV[8]))
+journalWrite(j, laterFrom, #ARGV + 1, true)
 `;
 
 // ARGV: base, event id: every segment's entries for the event, oldest segment first, arrivals before later entries.
@@ -240,7 +262,9 @@ type WithScripts = Redis & {
 
 export class Journal {
   private readonly redis: WithScripts;
-  private buffered: { eventId: string; lines: string }[] = [];
+  /** Waiting to be written, as event id and lines in turn: arrivals, and later entries. */
+  private arrivals: string[] = [];
+  private later: string[] = [];
   private flushTimer: NodeJS.Timeout | undefined;
   /** The last append sent: one connection answers in order, so awaiting it awaits every earlier one. */
   private lastWrite: Promise<unknown> = Promise.resolve();
@@ -265,16 +289,29 @@ export class Journal {
   }
 
   /**
-   * Appends entries; never throws and is not awaited. Entries recorded within `flushDelayMs` of each
-   * other share one script call (sooner once `JOURNAL_MAX_BATCH` events wait); `close` writes what is left.
+   * Appends entries after an event's arrival (attempts, emissions…); never throws and is not awaited.
+   * Entries recorded within `flushDelayMs` of each other share one script call (sooner once
+   * `JOURNAL_MAX_BATCH` events wait); `close` writes what is left.
    */
   record(eventId: string, ...entries: NewEntry[]): void {
     const at = nowIso();
-    if (this.buffered.length === 0) this.flushTimer = setTimeout(() => this.flush(), this.layout.flushDelayMs);
     let lines = journalEntryJson(at, entries[0]!);
     for (let i = 1; i < entries.length; i++) lines += `\n${journalEntryJson(at, entries[i]!)}`;
-    this.buffered.push({ eventId, lines });
-    if (this.buffered.length >= JOURNAL_MAX_BATCH) this.flush();
+    this.later.push(eventId, lines);
+    this.buffered();
+  }
+
+  /** An event's arrival, its lines from `arrivalLines`; written like `record`'s entries, and listed in `recent`. */
+  arrive(eventId: string, lines: string): void {
+    this.arrivals.push(eventId, lines);
+    this.buffered();
+  }
+
+  /** Called after each entry is buffered: the first starts the delay, the batch bound flushes at once. */
+  private buffered(): void {
+    const waiting = this.arrivals.length + this.later.length;
+    if (waiting === 2) this.flushTimer = setTimeout(() => this.flush(), this.layout.flushDelayMs);
+    else if (waiting >= 2 * JOURNAL_MAX_BATCH) this.flush();
   }
 
   /** Writes the entries still waiting and waits for every append sent so far. */
@@ -286,11 +323,11 @@ export class Journal {
   private flush(): void {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
-    const batch = this.buffered;
-    if (batch.length === 0) return;
-    this.buffered = [];
-    const args = [Date.now(), ...journalArgs(this.layout)];
-    for (const { eventId, lines } of batch) args.push(eventId, lines);
+    const { arrivals, later } = this;
+    if (arrivals.length + later.length === 0) return;
+    this.arrivals = [];
+    this.later = [];
+    const args = [Date.now(), ...journalArgs(this.layout), this.layout.recentMax, arrivals.length / 2, ...arrivals, ...later];
     this.lastWrite = this.redis.switchboardJournalAppend(...args).catch((err: Error) => this.failed.report(err.message));
   }
 
