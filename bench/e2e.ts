@@ -140,9 +140,9 @@ export async function runE2e(options: E2eOptions, log: (line: string) => void): 
           log(`e2e sustained round ${round + 1} switchboard   ${fmt(r.ok)} accepted at ${fmt(r.rps)} req/s, all run at ${fmt(rate)} events/s end to end; CPU µs per event: gateway ${used[0]}, worker ${used[1]}, Redis ${used[2]}`);
         } else {
           const server = servers.get(key === 'bullmq6retention' ? 'bullmq6' : key)!;
-          const { rate, fillCpuPerJob, drainCpuPerJob } = await server.ask<{ rate: number; fillCpuPerJob: number; drainCpuPerJob: number }>({ cmd: 'drain', jobs: DRAIN_JOBS, concurrency: CONCURRENCY, ...(key === 'bullmq6retention' ? { opts: SWITCHBOARD_JOB_OPTIONS } : {}) });
+          const { rate, fillCpuPerJob, drainCpuPerJob, drainRedisCpuPerJob } = await server.ask<{ rate: number; fillCpuPerJob: number; drainCpuPerJob: number; drainRedisCpuPerJob: number }>({ cmd: 'drain', jobs: DRAIN_JOBS, concurrency: CONCURRENCY, ...(key === 'bullmq6retention' ? { opts: SWITCHBOARD_JOB_OPTIONS } : {}) });
           drain[key]!.push(rate);
-          log(`e2e drain round ${round + 1} ${key.padEnd(12)} ${fmt(rate)} jobs/s; CPU µs per job: worker ${fmt(drainCpuPerJob)} (the producer's addBulk before it: ${fmt(fillCpuPerJob)})`);
+          log(`e2e drain round ${round + 1} ${key.padEnd(12)} ${fmt(rate)} jobs/s; CPU µs per job: worker ${fmt(drainCpuPerJob)}, Redis ${fmt(drainRedisCpuPerJob)} (the producer's addBulk before it: ${fmt(fillCpuPerJob)})`);
         }
       }
     }

@@ -1,6 +1,7 @@
 // Switchboard, compiled (npm run build), with one signed GitHub webhook connector routed to one
 // function. ROLE=gateway enqueues only, ROLE=worker only runs the function, ROLE=dev does both.
-// SCALE=N adds N-1 more connectors and functions; JOURNAL=off turns the event journal off.
+// SCALE=N adds N-1 more connectors and functions; JOURNAL=off turns the event journal off,
+// JOURNAL_MAX_EVENTS=N bounds it to N events.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseConfig } from '../../dist/src/config/load.js';
