@@ -2,7 +2,7 @@
  * The event journal: for each event, when and where it arrived, where it was routed, every attempt with
  * its outcome, and what it emitted. Kept in Redis with bounded retention (age and count), written off
  * the request path so it never delays a 2xx: entries (arrivals from the bus, attempts and emissions from
- * workers) are buffered for a few milliseconds and written in one script call.
+ * workers) are buffered for up to `flushDelayMs` (50 ms) and written in one script call.
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -163,6 +163,8 @@ end
 -- (later false; new ones listed in recent) or later entries. Per chunk one HMGET and one HSET, not a
 -- command per event: an event already in the segment (a redelivery, a retry) or listed twice gets its
 -- entries joined. A chunk takes no more events than the segment has room for, so segments roll between chunks.
+-- Later entries go to the current segment, wherever the event's arrival is, and count toward its fill:
+-- a worker draining a backlog while nothing arrives still rolls and drops segments.
 local function journalWrite(j, from, to, later, recent)
   local i = from
   while i < to do
@@ -299,17 +301,17 @@ export class Journal {
     let lines = journalEntryJson(at, entries[0]!);
     for (let i = 1; i < entries.length; i++) lines += `\n${journalEntryJson(at, entries[i]!)}`;
     this.later.push(eventId, lines);
-    this.buffered();
+    this.scheduleFlush();
   }
 
   /** An event's arrival, its lines from `arrivalLines`; written like `record`'s entries, and listed in `recent`. */
   arrive(eventId: string, lines: string): void {
     this.arrivals.push(eventId, lines);
-    this.buffered();
+    this.scheduleFlush();
   }
 
-  /** Called after each entry is buffered: the first starts the delay, the batch bound flushes at once. */
-  private buffered(): void {
+  /** After each entry is buffered: the first starts the delay, the batch bound flushes at once. */
+  private scheduleFlush(): void {
     const waiting = this.arrivals.length + this.later.length;
     if (waiting === 2) this.flushTimer = setTimeout(() => this.flush(), this.layout.flushDelayMs);
     else if (waiting >= 2 * JOURNAL_MAX_BATCH) this.flush();
