@@ -84,8 +84,8 @@ export function journalLayout(prefix: string, options: JournalOptions): JournalL
   };
 }
 
-/** The journal's arguments to both scripts, in the order `journalOpen` reads them. */
-export function journalArgs(layout: JournalLayout): (string | number)[] {
+/** The layout as the append script's ARGV[2] to ARGV[7], in the order `journalOpen` reads them. */
+function journalArgs(layout: JournalLayout): (string | number)[] {
   return [layout.base, layout.retentionMs, layout.segmentCapacity, layout.segments, layout.segmentSpanMs, layout.maxEntries];
 }
 
@@ -108,12 +108,12 @@ export function arrivalLines(at: string, from: ArrivalOrigin, event: { type: str
 }
 
 /**
- * Lua shared by the enqueue script (arrivals, written with their jobs) and the append script (later
- * entries). `journalOpen` finds the segment to write (opening a new one when the current is full or
- * old enough) and drops segments past the retention: a few commands per call, none per event.
- * Uses `rcall` and `callEach` (CALL_EACH_LUA), which the including script defines.
+ * Lua of the append script (and `journalParse` for the read script). `journalOpen` finds the segment
+ * to write (opening a new one when the current is full or old enough) and drops segments past the
+ * retention: a few commands per call, none per event. Uses `rcall` and `callEach` (CALL_EACH_LUA),
+ * which the including script defines.
  */
-export const JOURNAL_LUA = `
+const JOURNAL_LUA = `
 local function journalParse(item)
   local s1 = string.find(item, ' ', 1, true)
   local s2 = string.find(item, ' ', s1 + 1, true)
@@ -129,10 +129,10 @@ local function journalRoll(j)
   rcall('RPUSH', j.list, j.id .. ' ' .. j.now .. ' ' .. j.now)
   while rcall('LLEN', j.list) > j.maxSegments do journalDropOldest(j) end
 end
--- ARGV[at] to ARGV[at + 5]: journalArgs (base, retention ms, segment capacity, segments, segment span ms, max entries).
-local function journalOpen(at, now)
-  local base, retention, span = ARGV[at], tonumber(ARGV[at + 1]), tonumber(ARGV[at + 4])
-  local j = { base = base, list = base .. 'segments', now = tonumber(now), cap = tonumber(ARGV[at + 2]), maxSegments = tonumber(ARGV[at + 3]), maxEntries = tonumber(ARGV[at + 5]) }
+-- ARGV[1]: now; ARGV[2] to ARGV[7]: journalArgs (base, retention ms, segment capacity, segments, segment span ms, max entries).
+local function journalOpen()
+  local base, retention, span = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[6])
+  local j = { base = base, list = base .. 'segments', now = tonumber(ARGV[1]), cap = tonumber(ARGV[4]), maxSegments = tonumber(ARGV[5]), maxEntries = tonumber(ARGV[7]) }
   local item = rcall('LINDEX', j.list, -1)
   if item then
     j.id, j.start = journalParse(item)
@@ -207,7 +207,7 @@ end
 const APPEND_LUA = `local rcall = redis.call
 ${CALL_EACH_LUA}
 ${JOURNAL_LUA}
-local j = journalOpen(2, ARGV[1])
+local j = journalOpen()
 local laterFrom = 10 + 2 * tonumber(ARGV[9])
 local recent = {}
 journalWrite(j, 10, laterFrom, false, recent)
