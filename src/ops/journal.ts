@@ -314,7 +314,8 @@ export class Journal {
   /** After each entry is buffered: the first starts the delay, the batch bound flushes at once. */
   private scheduleFlush(): void {
     const waiting = this.arrivals.length + this.later.length;
-    if (waiting === 2) this.flushTimer = setTimeout(() => this.flush(), this.layout.flushDelayMs);
+    // Unref'd: the Redis connection keeps a running process alive, and close() writes what waits.
+    if (waiting === 2) this.flushTimer = setTimeout(() => this.flush(), this.layout.flushDelayMs).unref();
     else if (waiting >= 2 * JOURNAL_MAX_BATCH) this.flush();
   }
 
