@@ -9,7 +9,7 @@ import type { ConnectorConfig, FunctionConfig, SwitchboardConfig } from './confi
 import { buildGateway, type Gateway } from './gateway/app.js';
 import { createLogger } from './log.js';
 import type { InboundConnector, InboundIO, OutboundConnector } from './registry/contract.js';
-import { Journal, journalLayout } from './ops/journal.js';
+import { journalLayout, type Journal } from './ops/journal.js';
 import { startIdleHeapTrim, type IdleHeapTrimOptions } from './ops/idle-heap-trim.js';
 import { createMetrics, type Metrics } from './ops/metrics.js';
 import { activeTraceExtension, eventContext, flushTracing, initTracing, inSpan, SpanKind, tracingOn } from './ops/tracing.js';

@@ -55,13 +55,14 @@ async function latency({ rate, seconds, concurrency }) {
   return consumed({ name, count: sent });
 }
 
-/** `opts`: job options for every job (e.g. a retention policy like Switchboard's); none by default. */
-/** Redis's CPU time so far (INFO cpu), in seconds. */
+/** Redis's CPU time so far (INFO cpu), in seconds (bench/lib.ts's redisCpu, for this plain-JS process). */
 async function redisCpuSeconds(redis) {
   const info = await redis.info('cpu');
   const get = (k) => Number(new RegExp(`${k}:([\\d.]+)`).exec(info)?.[1] ?? 0);
   return get('used_cpu_user') + get('used_cpu_sys');
 }
+
+/** `opts`: job options for every job (e.g. a retention policy like Switchboard's); none by default. */
 
 async function drain({ jobs, concurrency, opts }) {
   const name = `drain-${++run}`;

@@ -16,7 +16,7 @@ const fns = Array.from({ length: scale - 1 }, (_, i) => `  - { name: fn-${i}, ru
 const yaml = `
 redis: { prefix: ${process.env.PREFIX ?? 'bench-switchboard'} }
 bus: { highWaterMark: ${Number(process.env.HIGH_WATER_MARK ?? 0)} }
-journal: { enabled: ${process.env.JOURNAL !== "off"}${process.env.JOURNAL_MAX_EVENTS ? `, maxEvents: ${process.env.JOURNAL_MAX_EVENTS}` : ""} }
+journal: { enabled: ${process.env.JOURNAL !== 'off'}${process.env.JOURNAL_MAX_EVENTS ? `, maxEvents: ${process.env.JOURNAL_MAX_EVENTS}` : ''} }
 admin: { enabled: false }
 connectors:
   - name: github
