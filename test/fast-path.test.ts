@@ -5,7 +5,7 @@ import type { CloudEvent } from '../src/events/cloudevent.js';
 import { QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { coalesceWrites } from '../src/bus/redis.js';
-import { BatchingEnqueuer, EnqueueTimeoutError, type JobSpec, type QueueTarget } from '../src/bus/enqueue.js';
+import { BatchingEnqueuer, dedupSetKey, EnqueueTimeoutError, type JobSpec, type QueueTarget } from '../src/bus/enqueue.js';
 import { arrivalLines, Journal, JOURNAL_MAX_BATCH, journalEntryJson, journalLayout, segmentCapacity } from '../src/ops/journal.js';
 import { bootSwitchboard, captureLogs, deleteKeys, functionConfig, REDIS_URL, uniquePrefix, waitFor } from './helpers/index.js';
 
@@ -73,13 +73,56 @@ describe('the dedup window outlives the job', () => {
     }));
 });
 
+describe('the dedup window, in quarters', () => {
+  test('an id is remembered for the whole window across quarters, then forgotten: the same event is enqueued again', () =>
+    withBus('fastquarter', async (bus, prefix) => {
+      const removeJob = async () => (await bus.queue('a')!.getJob(jobIdFor('a', event('q'))))!.remove();
+      expect(await bus.publish([event('q')], { dedupWindowMs: 2000 })).toMatchObject({ routed: 1, duplicates: 0 });
+      await removeJob();
+      // Two quarters of 500 ms later the id is in an older quarter's set, still within the window.
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(await bus.publish([event('q')], { dedupWindowMs: 2000 })).toMatchObject({ routed: 1, duplicates: 1 });
+      await waitFor(async () => (await bus.connection.keys(`${prefix}:fn.a:dedup:2000:*`)).length === 0, 'the window to pass', 5000);
+      expect(await bus.publish([event('q')], { dedupWindowMs: 2000 })).toMatchObject({ routed: 1, duplicates: 0 });
+      expect(await bus.queue('a')!.getWaitingCount()).toBe(1);
+    }));
+
+  test('windows of different lengths are remembered apart, each set expiring five quarters after its own', () =>
+    withBus('fastwindows', async (bus, prefix) => {
+      const before = Date.now();
+      await bus.publish([event('short')], { dedupWindowMs: 10_000 });
+      await bus.publish([event('long')], { dedupWindowMs: 3_600_000 });
+      const after = Date.now();
+      const holder = async (id: string, windowMs: number) => {
+        for (const at of [before, after]) {
+          const key = dedupSetKey(`${prefix}:fn.a:`, windowMs, at);
+          if (await bus.connection.sismember(key, jobIdFor('a', event(id)))) return key;
+        }
+        throw new Error(`${id} is not remembered`);
+      };
+      const short = await bus.connection.pttl(await holder('short', 10_000));
+      const long = await bus.connection.pttl(await holder('long', 3_600_000));
+      expect(short).toBeGreaterThan(9_000);
+      expect(short).toBeLessThanOrEqual(12_500);
+      expect(long).toBeGreaterThan(3_599_000);
+      expect(long).toBeLessThanOrEqual(4_500_000);
+    }));
+
+  test('ids remembered by the earlier layout (a key per id) are still duplicates', () =>
+    withBus('fastlegacy', async (bus, prefix) => {
+      await bus.connection.set(`${prefix}:fn.a:de:${jobIdFor('a', event('old'))}`, '1', 'PX', 60_000);
+      expect(await bus.publish([event('new'), event('old')])).toMatchObject({ routed: 2, duplicates: 1 });
+      expect(await bus.connection.lrange(`${prefix}:fn.a:wait`, 0, -1)).toEqual([jobIdFor('a', event('new'))]);
+    }));
+});
+
 describe('a job that outlives its dedup window', () => {
   test('is neither overwritten nor queued twice when its event comes again, alone or among new ones in one call', () =>
     withBus('fastjob', async (bus, prefix) => {
       await bus.publish([event('kept')], { dedupWindowMs: 30 });
       const key = `${prefix}:fn.a:${jobIdFor('a', event('kept'))}`;
       const stored = await bus.connection.hgetall(key);
-      await waitFor(async () => (await bus.connection.exists(`${prefix}:fn.a:de:${jobIdFor('a', event('kept'))}`)) === 0, 'the dedup key to expire');
+      await waitFor(async () => (await bus.connection.keys(`${prefix}:fn.a:dedup:30:*`)).length === 0, 'the window to pass');
       const later = { ...event('kept'), data: { changed: true } };
       expect(await bus.publish([later])).toMatchObject({ routed: 1, duplicates: 1 });
       // In one call with new events: those are enqueued, the existing job is left alone.
