@@ -2,7 +2,7 @@
  * The ingest fast path: one Lua call enqueues a whole batch of jobs, across function queues, in
  * BullMQ's own job format, so the workers stay plain BullMQ workers. Client-side it skips BullMQ's
  * Job objects and msgpack (most of a naive add's CPU); Redis-side it does only what a waiting job
- * needs: the dedup key, the job hash, the wait list and the worker marker (and, if asked, BullMQ's
+ * needs: the dedup sets, the job hash, the wait list and the worker marker (and, if asked, BullMQ's
  * `waiting` event).
  *
  * Dedup is ours alone: the job does not name it (no `de` option, no `deid` field), because BullMQ
