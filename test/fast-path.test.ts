@@ -107,13 +107,6 @@ describe('the dedup window, in quarters', () => {
       expect(long).toBeGreaterThan(3_599_000);
       expect(long).toBeLessThanOrEqual(4_500_000);
     }));
-
-  test('ids remembered by the earlier layout (a key per id) are still duplicates', () =>
-    withBus('fastlegacy', async (bus, prefix) => {
-      await bus.connection.set(`${prefix}:fn.a:de:${jobIdFor('a', event('old'))}`, '1', 'PX', 60_000);
-      expect(await bus.publish([event('new'), event('old')])).toMatchObject({ routed: 2, duplicates: 1 });
-      expect(await bus.connection.lrange(`${prefix}:fn.a:wait`, 0, -1)).toEqual([jobIdFor('a', event('new'))]);
-    }));
 });
 
 describe('a job that outlives its dedup window', () => {
