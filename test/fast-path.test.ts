@@ -5,9 +5,9 @@ import type { CloudEvent } from '../src/events/cloudevent.js';
 import { QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { coalesceWrites } from '../src/bus/redis.js';
-import { BatchingEnqueuer, dedupSetKey, EnqueueTimeoutError, type JobSpec, type QueueTarget } from '../src/bus/enqueue.js';
+import { BatchingEnqueuer, EnqueueTimeoutError, type JobSpec, type QueueTarget } from '../src/bus/enqueue.js';
 import { arrivalLines, Journal, JOURNAL_MAX_BATCH, journalEntryJson, journalLayout, segmentCapacity } from '../src/ops/journal.js';
-import { bootSwitchboard, captureLogs, deleteKeys, functionConfig, REDIS_URL, uniquePrefix, waitFor } from './helpers/index.js';
+import { bootSwitchboard, captureLogs, dedupHolders, deleteKeys, functionConfig, REDIS_URL, uniquePrefix, waitFor } from './helpers/index.js';
 
 const fn = (name: string, extra: Partial<FunctionConfig> = {}): FunctionConfig => functionConfig(name, { concurrency: 50, ...extra });
 const event = (id: string): CloudEvent => ({ specversion: '1.0', id, source: '/load', type: 'com.example.load', data: { id } });
@@ -94,11 +94,9 @@ describe('the dedup window, in quarters', () => {
       await bus.publish([event('long')], { dedupWindowMs: 3_600_000 });
       const after = Date.now();
       const holder = async (id: string, windowMs: number) => {
-        for (const at of [before, after]) {
-          const key = dedupSetKey(`${prefix}:fn.a:`, windowMs, at);
-          if (await bus.connection.sismember(key, jobIdFor('a', event(id)))) return key;
-        }
-        throw new Error(`${id} is not remembered`);
+        const [key, ...more] = await dedupHolders(bus.connection, `${prefix}:fn.a:`, windowMs, jobIdFor('a', event(id)), before, after);
+        if (!key || more.length) throw new Error(`${id} is not remembered in exactly one set`);
+        return key;
       };
       const short = await bus.connection.pttl(await holder('short', 10_000));
       const long = await bus.connection.pttl(await holder('long', 3_600_000));

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
+import { dedupSetKey } from '../../src/bus/enqueue.js';
 import { parseConfig, type FunctionConfig, type SwitchboardConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/log.js';
 import { startSwitchboard, type Switchboard, type SwitchboardOptions } from '../../src/switchboard.js';
@@ -28,6 +29,16 @@ export async function deleteKeys(prefix: string, url = REDIS_URL): Promise<void>
   } finally {
     redis.disconnect();
   }
+}
+
+/**
+ * The dedup sets that hold a job id published between `before` and `after` (ms): the quarters of the
+ * window those times fall in, each checked once.
+ */
+export async function dedupHolders(redis: Redis, queueKey: string, windowMs: number, jobId: string, before: number, after: number): Promise<string[]> {
+  const holders: string[] = [];
+  for (const key of new Set([before, after].map((at) => dedupSetKey(queueKey, windowMs, at)))) if (await redis.sismember(key, jobId)) holders.push(key);
+  return holders;
 }
 
 export async function waitFor<T>(probe: () => T | undefined | false | Promise<T | undefined | false>, what: string, timeoutMs = 10_000): Promise<T> {
