@@ -63,7 +63,6 @@ async function redisCpuSeconds(redis) {
 }
 
 /** `opts`: job options for every job (e.g. a retention policy like Switchboard's); none by default. */
-
 async function drain({ jobs, concurrency, opts }) {
   const name = `drain-${++run}`;
   const queue = new Queue(name, { connection: new Redis(connection.url), prefix });
