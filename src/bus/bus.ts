@@ -8,9 +8,9 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { FunctionConfig } from '../config/load.js';
 import { SwitchboardError } from '../errors.js';
-import { nowIso, serializeCloudEvent, type CloudEvent } from '../events/cloudevent.js';
+import { serializeCloudEvent, type CloudEvent } from '../events/cloudevent.js';
 import type { PoisonEntry, PublishOptions, PublishResult } from '../registry/contract.js';
-import { arrivalLines, Journal, type ArrivalOrigin, type JournalLayout } from '../ops/journal.js';
+import { Journal, type ArrivalOrigin, type JournalLayout } from '../ops/journal.js';
 import { BatchingEnqueuer, EnqueueTimeoutError, type JobSpec, type QueueTarget } from './enqueue.js';
 import { bullmq } from './bullmq.js';
 import { describeRedis, producerConnection, type RedisTarget } from './redis.js';
@@ -164,7 +164,7 @@ export class Bus {
     if (this.closed) throw new BusUnavailableError('the bus is closed');
     const ttl = options.dedupWindowMs ?? this.options.dedupWindowMs;
     const jobs: JobSpec[] = [];
-    const at = from !== undefined && this.journal ? nowIso() : undefined;
+    const at = from !== undefined && this.journal ? Date.now() : undefined;
     const unrouted: Promise<unknown>[] = [];
     const routes: string[][] = [];
     for (let e = 0; e < events.length; e++) {
@@ -202,7 +202,7 @@ export class Bus {
     if (at !== undefined) {
       for (let e = 0, first = 0; e < events.length; first += routes[e]!.length, e++) {
         if (refused && results.slice(first, first + routes[e]!.length).includes(-1)) continue;
-        this.journal!.arrive(events[e]!.id, arrivalLines(at, from!, events[e]!, routes[e]!));
+        this.journal!.arrive(events[e]!.id, at, from!, events[e]!, routes[e]!);
       }
     }
     if (refused) {

@@ -1,4 +1,4 @@
-/** Lua shared by the scripts that write the bus and the journal. */
+/** Lua shared by the bus's scripts. */
 
 /** `callEach(command, key, values)`: the command with each value as an argument, in calls of 1,000 (Lua's unpack stops at 8,000). */
 export const CALL_EACH_LUA = `

@@ -6,8 +6,6 @@
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { CALL_EACH_LUA } from '../bus/lua.js';
-import { nowIso } from '../events/cloudevent.js';
 import { ThrottledWarning } from '../log.js';
 
 export type JournalEntry =
@@ -25,7 +23,7 @@ type NewEntry = JournalEntry extends infer E ? (E extends JournalEntry ? Omit<E,
 export interface JournalOptions {
   retentionMs: number;
   maxEvents: number;
-  /** Entries kept per event. */
+  /** Entries a lookup returns for one event: its newest. */
   maxEntries?: number;
   /**
    * How long entries wait for others to share their Redis call. Not on any event's path: at 1,000
@@ -38,110 +36,104 @@ export interface JournalOptions {
 }
 
 /**
- * Where the journal lives in Redis, all under one key prefix. Entries go to segments: a hash of
- * arrivals (event id → its received and routed entries as JSON lines) and a hash of later entries
- * (attempts, emissions…), both created per segment and dropped whole with UNLINK. A segment takes at
- * most an eighth of `maxEvents` events in each hash and an eighth of the retention in time; the oldest
- * leaves once the segments would hold more than `maxEvents` events, or once its last write is past the
- * retention. So writers never trim per event (no index to keep in order, no per-event delete), and
- * memory stays bounded at any rate: an event is kept for the retention (up to an eighth longer) or
- * until `maxEvents` newer ones arrived (up to an eighth sooner).
+ * Where the journal lives in Redis, all under one key prefix. Entries are appended, never indexed: each
+ * write adds one block of records (one JSON array per line) to a list per segment, arrivals and later
+ * entries (attempts, emissions…) apart, and a lookup scans the segments for the event's records. So a
+ * write costs Redis one command per call whatever it carries, and a process formats no JSON object per
+ * entry; lookups (the admin API, rare) pay instead, one script call per segment. A segment takes at most
+ * an eighth of `maxEvents` records in each list and an eighth of the retention in time; the oldest leaves
+ * whole (UNLINK) once the segments would hold more than `maxEvents` arrivals, or once its last write is
+ * past the retention. Memory stays bounded at any rate: an arrival is kept for the retention (up to an
+ * eighth longer) or until `maxEvents` newer ones arrived (up to an eighth sooner).
  *
- * - `<base>segments`: list of "<id> <first write ms> <last write ms>", oldest first; writes go to the last.
- * - `<base>seg:<id>` and `<base>seg:<id>:later`: the segment's hashes.
- * - `<base>recent`: list of "<ms> <event id>" per arrival, newest last, capped (the admin API's list).
+ * - `<base>segments`: list of "<id> <first write ms> <last write ms> <arrivals> <later entries>", oldest
+ *   first; writes go to the last. An item without counts is a segment of the earlier, hashed layout.
+ * - `<base>log:<id>` and `<base>log:<id>:later`: the segment's blocks, each "\n<record>\n<record>…".
+ * - `<base>seg:<id>` and `<base>seg:<id>:later`: a segment of the earlier layout (event id → JSON lines),
+ *   read until it leaves.
+ *
+ * Records: an arrival is `[event id, ms, origin, type, source, [functions]]`, a later entry
+ * `[event id, ms, entry]`; each line starts with the event id's JSON, which is what a lookup finds.
  */
 export interface JournalLayout {
   base: string;
   retentionMs: number;
-  /** Events a segment's hash takes, segments kept, and how long a segment is written to: decided here, followed by the Lua. */
+  /** Records a segment's list takes, segments kept, and how long a segment is written to: decided here, followed by the Lua. */
   segmentCapacity: number;
   segments: number;
   segmentSpanMs: number;
+  /** Entries a lookup returns for one event: its newest. */
   maxEntries: number;
   flushDelayMs: number;
-  /** Arrivals listed in `recent`: no more than the segments surely keep (bounded by the admin API's 1,000). */
-  recentMax: number;
 }
 
-/** Arrivals per segment: an eighth of the events kept (segments hold at most `maxEvents` together). */
+/** Records per segment's list: an eighth of the events kept (segments hold at most `maxEvents` arrivals together). */
 export function segmentCapacity(maxEvents: number): number {
   return Math.ceil(maxEvents / 8);
 }
 
 export function journalLayout(prefix: string, options: JournalOptions): JournalLayout {
   const capacity = segmentCapacity(options.maxEvents);
-  const segments = Math.floor(options.maxEvents / capacity);
   return {
     base: `${prefix}:journal:`,
     retentionMs: options.retentionMs,
     segmentCapacity: capacity,
-    segments,
+    segments: Math.floor(options.maxEvents / capacity),
     segmentSpanMs: Math.max(Math.floor(options.retentionMs / 8), 1),
     maxEntries: options.maxEntries ?? 200,
     flushDelayMs: options.flushDelayMs ?? 200,
-    // Every segment but the newest is full when one is dropped by count, so the newest (segments − 1) × capacity arrivals are always kept.
-    recentMax: Math.min(1000, Math.max(capacity, (segments - 1) * capacity)),
   };
 }
 
-/** The layout as the append script's ARGV[2] to ARGV[7], in the order `journalOpen` reads them. */
+/** The layout as the append script's ARGV[2] to ARGV[6], in the order `journalOpen` reads them. */
 function journalArgs(layout: JournalLayout): (string | number)[] {
-  return [layout.base, layout.retentionMs, layout.segmentCapacity, layout.segments, layout.segmentSpanMs, layout.maxEntries];
-}
-
-/** The JSON of one entry as stored: `at` first, then the entry's own fields (no spread copy; runs once per run in workers). */
-export function journalEntryJson(at: string, entry: NewEntry): string {
-  return `{"at":"${at}",${JSON.stringify(entry).slice(1)}`;
+  return [layout.base, layout.retentionMs, layout.segmentCapacity, layout.segments, layout.segmentSpanMs];
 }
 
 /** Where an event came from: a connector (by name), or a function that emitted it. */
 export type ArrivalOrigin = string | { function: string };
 
-/**
- * An arrival's two entries (received, routed) as stored: the same JSON as `journalEntryJson` gives,
- * written out directly because it runs once per event on the ingest path.
- */
-export function arrivalLines(at: string, from: ArrivalOrigin, event: { type: string; source: string }, to: string[]): string {
-  const head = `{"at":"${at}","kind":`;
-  const origin = typeof from === 'string' ? `"connector":${JSON.stringify(from)}` : `"function":${JSON.stringify(from.function)}`;
-  return `${head}"received",${origin},"type":${JSON.stringify(event.type)},"source":${JSON.stringify(event.source)}}\n${head}"routed","to":${JSON.stringify(to)}}`;
+/** A segment as its item in `<base>segments` names it; `counted` is false for a segment of the hashed layout. */
+function segmentOf(item: string): { id: string; lastMs: number; counted: boolean } {
+  const [id, , last, arrivals] = item.split(' ');
+  return { id: id!, lastMs: Number(last), counted: arrivals !== undefined };
 }
 
 /**
- * Lua of the append script (and `journalParse` for the read script). `journalOpen` finds the segment
- * to write (opening a new one when the current is full or old enough) and drops segments past the
- * retention: a few commands per call, none per event. Uses `rcall` and `callEach` (CALL_EACH_LUA),
- * which the including script defines.
+ * Lua of the append script. `journalOpen` finds the segment to write (opening a new one when the current
+ * is full or old enough) and drops segments past the retention; `journalWrite` appends a block, split
+ * where a segment fills. A few commands per call, none per record. Uses `rcall`, which the script defines.
  */
 const JOURNAL_LUA = `
 local function journalParse(item)
-  local s1 = string.find(item, ' ', 1, true)
-  local s2 = string.find(item, ' ', s1 + 1, true)
-  return string.sub(item, 1, s1 - 1), tonumber(string.sub(item, s1 + 1, s2 - 1)), tonumber(string.sub(item, s2 + 1))
+  local f = {}
+  for part in string.gmatch(item, '%S+') do f[#f + 1] = part end
+  return f[1], tonumber(f[2]), tonumber(f[3]), tonumber(f[4]), tonumber(f[5])
 end
 local function journalDropOldest(j)
   local id = journalParse(rcall('LPOP', j.list))
-  rcall('UNLINK', j.base .. 'seg:' .. id, j.base .. 'seg:' .. id .. ':later')
+  local seg, log = j.base .. 'seg:' .. id, j.base .. 'log:' .. id
+  rcall('UNLINK', seg, seg .. ':later', log, log .. ':later')
+end
+local function journalSave(j)
+  rcall('LSET', j.list, -1, j.id .. ' ' .. j.start .. ' ' .. j.now .. ' ' .. j.arrivals .. ' ' .. j.later)
 end
 local function journalRoll(j)
+  if j.dirty then journalSave(j) end
   j.id = tostring(rcall('INCR', j.base .. 'seq'))
-  j.start, j.count, j.laterCount, j.key = j.now, 0, 0, j.base .. 'seg:' .. j.id
-  rcall('RPUSH', j.list, j.id .. ' ' .. j.now .. ' ' .. j.now)
+  j.start, j.arrivals, j.later, j.dirty = j.now, 0, 0, false
+  rcall('RPUSH', j.list, j.id .. ' ' .. j.now .. ' ' .. j.now .. ' 0 0')
   while rcall('LLEN', j.list) > j.maxSegments do journalDropOldest(j) end
 end
--- ARGV[1]: now; ARGV[2] to ARGV[7]: journalArgs (base, retention ms, segment capacity, segments, segment span ms, max entries).
+-- ARGV[1]: now; ARGV[2] to ARGV[6]: journalArgs (base, retention ms, segment capacity, segments, segment span ms).
 local function journalOpen()
-  local base, retention, span = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[6])
-  local j = { base = base, list = base .. 'segments', now = tonumber(ARGV[1]), cap = tonumber(ARGV[4]), maxSegments = tonumber(ARGV[5]), maxEntries = tonumber(ARGV[7]) }
+  local retention, span = tonumber(ARGV[3]), tonumber(ARGV[6])
+  local j = { base = ARGV[2], list = ARGV[2] .. 'segments', now = tonumber(ARGV[1]), cap = tonumber(ARGV[4]), maxSegments = tonumber(ARGV[5]), dirty = false }
   local item = rcall('LINDEX', j.list, -1)
-  if item then
-    j.id, j.start = journalParse(item)
-    j.key = base .. 'seg:' .. j.id
-    j.count, j.laterCount = rcall('HLEN', j.key), rcall('HLEN', j.key .. ':later')
-  end
-  if not item or j.now - j.start >= span or j.count >= j.cap or j.laterCount >= j.cap then journalRoll(j)
-  else rcall('LSET', j.list, -1, j.id .. ' ' .. j.start .. ' ' .. j.now) end
+  local _
+  if item then j.id, j.start, _, j.arrivals, j.later = journalParse(item) end
+  -- A segment of the hashed layout (no counts) is never written again.
+  if not (item and j.later) or j.now - j.start >= span or j.arrivals >= j.cap or j.later >= j.cap then journalRoll(j) end
   while true do
     local id, _, last = journalParse(rcall('LINDEX', j.list, 0))
     if id == j.id or last > j.now - retention then break end
@@ -149,105 +141,65 @@ local function journalOpen()
   end
   return j
 end
--- An event's entries joined with more, keeping the newest maxEntries.
-local function journalJoin(earlier, lines, maxEntries)
-  local all = earlier .. '\\n' .. lines
-  -- Every entry is at least 49 characters ({"at":"<24>","kind":"<6 or more>"…}) and a line break: a
-  -- shorter text holds at most maxEntries entries, and needs no counting.
-  if #all >= 50 * maxEntries then
-    local _, newlines = string.gsub(all, '\\n', '')
-    for _ = 1, newlines + 1 - maxEntries do all = string.sub(all, string.find(all, '\\n', 1, true) + 1) end
-  end
-  return all
-end
--- Writes ARGV[from] to ARGV[to - 1], pairs of event id and entries, to the current segment's arrivals
--- (later false; new ones listed in recent) or later entries. Per chunk one HMGET and one HSET, not a
--- command per event: an event already in the segment (a redelivery, a retry) or listed twice gets its
--- entries joined. A chunk takes no more events than the segment has room for, so segments roll between chunks.
--- Later entries go to the current segment, wherever the event's arrival is, and count toward its fill:
--- a worker draining a backlog while nothing arrives still rolls and drops segments.
-local function journalWrite(j, from, to, later, recent)
-  local i = from
-  while i < to do
-    if (later and j.laterCount or j.count) >= j.cap then journalRoll(j) end
-    local room = math.min(j.cap - (later and j.laterCount or j.count), 1000)
-    local key = later and (j.key .. ':later') or j.key
-    local ids, texts, index = {}, {}, {}
-    while i < to and (#ids < room or index[ARGV[i]]) do
-      local id, lines = ARGV[i], ARGV[i + 1]
-      local k = index[id]
-      if k then texts[k] = journalJoin(texts[k], lines, j.maxEntries)
-      else
-        ids[#ids + 1], texts[#ids + 1] = id, lines
-        index[id] = #ids
-      end
-      i = i + 2
+-- Appends a block of n records ("\\n" before each) to the arrivals or the later entries, rolling to a new
+-- segment where one fills: the block is cut before the record that does not fit.
+local function journalWrite(j, block, n, later)
+  while n > 0 do
+    if (later and j.later or j.arrivals) >= j.cap then journalRoll(j) end
+    local taken, part = math.min(n, j.cap - (later and j.later or j.arrivals)), block
+    if taken < n then
+      local cut = 0
+      for _ = 1, taken + 1 do cut = string.find(block, '\\n', cut + 1, true) end
+      part, block = string.sub(block, 1, cut - 1), string.sub(block, cut)
     end
-    local earlier, fields, added = rcall('HMGET', key, unpack(ids)), {}, 0
-    for k = 1, #ids do
-      if earlier[k] then texts[k] = journalJoin(earlier[k], texts[k], j.maxEntries)
-      else
-        added = added + 1
-        if recent then recent[#recent + 1] = j.now .. ' ' .. ids[k] end
-      end
-      fields[2 * k - 1], fields[2 * k] = ids[k], texts[k]
-    end
-    rcall('HSET', key, unpack(fields))
-    if later then j.laterCount = j.laterCount + added else j.count = j.count + added end
+    rcall('RPUSH', j.base .. 'log:' .. j.id .. (later and ':later' or ''), part)
+    if later then j.later = j.later + taken else j.arrivals = j.arrivals + taken end
+    j.dirty, n = true, n - taken
   end
-end
-local function journalRecent(j, recent, recentMax)
-  if #recent == 0 then return end
-  callEach('RPUSH', j.base .. 'recent', recent)
-  rcall('LTRIM', j.base .. 'recent', -recentMax, -1)
 end
 `;
 
-// ARGV: now, journalArgs (6), the length of the recent list, the number of arrivals, then per arrival and
-// then per later entry: event id, lines.
+// ARGV: now, journalArgs (5), the number of arrivals and of later entries, then their blocks.
 const APPEND_LUA = `local rcall = redis.call
-${CALL_EACH_LUA}
 ${JOURNAL_LUA}
 local j = journalOpen()
-local laterFrom = 10 + 2 * tonumber(ARGV[9])
-local recent = {}
-journalWrite(j, 10, laterFrom, false, recent)
-journalRecent(j, recent, tonumber(ARGV[8]))
-journalWrite(j, laterFrom, #ARGV + 1, true)
+journalWrite(j, ARGV[9], tonumber(ARGV[7]), false)
+journalWrite(j, ARGV[10], tonumber(ARGV[8]), true)
+if j.dirty then journalSave(j) end
 `;
 
-// ARGV: base, event id: every segment's entries for the event, oldest segment first, arrivals before later entries.
+// ARGV: base, segment id, 1 for a counted segment (0: hashed layout), event id, the start of its records
+// ("\\n[<id JSON>,"). The event's lines in one segment: records, or JSON lines of the hashed layout.
+// Blocks are read 64 at a time, so a lookup holds little memory in Redis whatever the segment's size.
 const GET_LUA = `local rcall = redis.call
-${CALL_EACH_LUA}
-${JOURNAL_LUA}
-local base, eventId = ARGV[1], ARGV[2]
+local base, seg, counted, eventId, start = ARGV[1], ARGV[2], ARGV[3] == '1', ARGV[4], ARGV[5]
 local found = {}
-for _, item in ipairs(rcall('LRANGE', base .. 'segments', 0, -1)) do
-  local id = journalParse(item)
-  found[#found + 1] = rcall('HGET', base .. 'seg:' .. id, eventId) or nil
-  found[#found + 1] = rcall('HGET', base .. 'seg:' .. id .. ':later', eventId) or nil
+if not counted then
+  found[#found + 1] = rcall('HGET', base .. 'seg:' .. seg, eventId) or nil
+  found[#found + 1] = rcall('HGET', base .. 'seg:' .. seg .. ':later', eventId) or nil
+  return found
 end
-return table.concat(found, '\\n')
+for _, key in ipairs({ base .. 'log:' .. seg, base .. 'log:' .. seg .. ':later' }) do
+  local n = rcall('LLEN', key)
+  for from = 0, n - 1, 64 do
+    for _, block in ipairs(rcall('LRANGE', key, from, from + 63)) do
+      local at = string.find(block, start, 1, true)
+      while at do
+        local stop = string.find(block, '\\n', at + 1, true)
+        found[#found + 1] = string.sub(block, at + 1, (stop or 0) - 1)
+        at = stop and string.find(block, start, stop, true)
+      end
+    end
+  end
+end
+return found
 `;
 
-// ARGV: base, now, recent max. Moves a journal of the earlier layouts (one hash of every event, indexed
-// by a timeline list or, before it, a sorted set) into one segment, and their newest events to recent.
+// ARGV: base, now. Moves a journal of the earliest layouts (one hash of every event) into one segment of
+// the hashed layout, and drops the indexes and the recent list the earlier layouts kept (arrivals now list themselves).
 const MIGRATE_LUA = `local rcall = redis.call
-local base, now, recentMax = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local function toRecent(items)
-  for i = #items, 1, -1 do rcall('LPUSH', base .. 'recent', items[i]) end
-  rcall('LTRIM', base .. 'recent', -recentMax, -1)
-end
-if rcall('TYPE', base .. 'timeline').ok == 'list' then
-  toRecent(rcall('LRANGE', base .. 'timeline', -recentMax, -1))
-  rcall('DEL', base .. 'timeline')
-end
-if rcall('TYPE', base .. 'index').ok == 'zset' then
-  local rows, items = rcall('ZRANGE', base .. 'index', -recentMax, -1, 'WITHSCORES'), {}
-  for i = 1, #rows, 2 do items[#items + 1] = rows[i + 1] .. ' ' .. rows[i] end
-  toRecent(items)
-  rcall('DEL', base .. 'index')
-end
+local base, now = ARGV[1], ARGV[2]
+rcall('UNLINK', base .. 'recent', base .. 'timeline', base .. 'index')
 if rcall('TYPE', base .. 'entries').ok ~= 'hash' then return 0 end
 local id = rcall('INCR', base .. 'seq')
 rcall('RENAME', base .. 'entries', base .. 'seg:' .. id)
@@ -255,20 +207,25 @@ rcall('LPUSH', base .. 'segments', id .. ' ' .. now .. ' ' .. now)
 return 1
 `;
 
-/** Events whose entries are written at once, without waiting for the delay: bounds a call's size. */
+/** Records written at once, without waiting for the delay: bounds a call's size. */
 export const JOURNAL_MAX_BATCH = 1000;
 
 type WithScripts = Redis & {
   switchboardJournalAppend(...args: (string | number)[]): Promise<unknown>;
-  switchboardJournalGet(base: string, eventId: string): Promise<string>;
-  switchboardJournalMigrate(base: string, now: number, recentMax: number): Promise<number>;
+  switchboardJournalGet(base: string, segment: string, counted: number, eventId: string, start: string): Promise<string[]>;
+  switchboardJournalMigrate(base: string, now: number): Promise<number>;
 };
+
+/** A record's lines as a lookup finds them: they start with this after the line break. */
+const recordStart = (eventId: string) => `[${JSON.stringify(eventId)},`;
 
 export class Journal {
   private readonly redis: WithScripts;
-  /** Waiting to be written, as event id and lines in turn: arrivals, and later entries. */
-  private arrivals: string[] = [];
-  private later: string[] = [];
+  /** Waiting to be written: blocks of records, each after a line break, and how many each holds. */
+  private arrivals = '';
+  private arrivalCount = 0;
+  private later = '';
+  private laterCount = 0;
   private flushTimer: NodeJS.Timeout | undefined;
   /** The last append sent: one connection answers in order, so awaiting it awaits every earlier one. */
   private lastWrite: Promise<unknown> = Promise.resolve();
@@ -287,36 +244,36 @@ export class Journal {
     this.redis = redis as WithScripts;
   }
 
-  /** Journals of the earlier layouts (one hash, indexed by a timeline or a sorted set) become the oldest segment. Idempotent; run once at startup. */
+  /** A journal of the earliest layout (one hash) becomes the oldest segment; earlier indexes go. Idempotent; run once at startup. */
   async migrate(): Promise<void> {
-    await this.redis.switchboardJournalMigrate(this.layout.base, Date.now(), this.layout.recentMax);
+    await this.redis.switchboardJournalMigrate(this.layout.base, Date.now());
   }
 
   /**
    * Appends entries after an event's arrival (attempts, emissions…); never throws and is not awaited.
    * Entries recorded within `flushDelayMs` of each other share one script call (sooner once
-   * `JOURNAL_MAX_BATCH` events wait); `close` writes what is left.
+   * `JOURNAL_MAX_BATCH` records wait); `close` writes what is left.
    */
   record(eventId: string, ...entries: NewEntry[]): void {
-    const at = nowIso();
-    let lines = journalEntryJson(at, entries[0]!);
-    for (let i = 1; i < entries.length; i++) lines += `\n${journalEntryJson(at, entries[i]!)}`;
-    this.later.push(eventId, lines);
+    const ms = Date.now();
+    for (const entry of entries) this.later += `\n${JSON.stringify([eventId, ms, entry])}`;
+    this.laterCount += entries.length;
     this.scheduleFlush();
   }
 
-  /** An event's arrival, its lines from `arrivalLines`; written like `record`'s entries, and listed in `recent`. */
-  arrive(eventId: string, lines: string): void {
-    this.arrivals.push(eventId, lines);
+  /** An event's arrival (its received and routed entries), once Redis has its jobs; written like `record`'s entries. */
+  arrive(eventId: string, ms: number, from: ArrivalOrigin, event: { type: string; source: string }, to: string[]): void {
+    this.arrivals += `\n${JSON.stringify([eventId, ms, from, event.type, event.source, to])}`;
+    this.arrivalCount++;
     this.scheduleFlush();
   }
 
-  /** After each entry is buffered: the first starts the delay, the batch bound flushes at once. */
+  /** After each record is buffered: the first starts the delay, the batch bound flushes at once. */
   private scheduleFlush(): void {
-    const waiting = this.arrivals.length + this.later.length;
+    const waiting = this.arrivalCount + this.laterCount;
     // Unref'd: the Redis connection keeps a running process alive, and close() writes what waits.
-    if (waiting === 2) this.flushTimer = setTimeout(() => this.flush(), this.layout.flushDelayMs).unref();
-    else if (waiting >= 2 * JOURNAL_MAX_BATCH) this.flush();
+    if (waiting === 1) this.flushTimer = setTimeout(() => this.flush(), this.layout.flushDelayMs).unref();
+    else if (waiting >= JOURNAL_MAX_BATCH) this.flush();
   }
 
   /** Writes the entries still waiting and waits for every append sent so far. */
@@ -328,39 +285,63 @@ export class Journal {
   private flush(): void {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
-    const { arrivals, later } = this;
-    if (arrivals.length + later.length === 0) return;
-    this.arrivals = [];
-    this.later = [];
-    const args = [Date.now(), ...journalArgs(this.layout), this.layout.recentMax, arrivals.length / 2, ...arrivals, ...later];
+    if (this.arrivalCount + this.laterCount === 0) return;
+    const args = [Date.now(), ...journalArgs(this.layout), this.arrivalCount, this.laterCount, this.arrivals, this.later];
+    this.arrivals = this.later = '';
+    this.arrivalCount = this.laterCount = 0;
     this.lastWrite = this.redis.switchboardJournalAppend(...args).catch((err: Error) => this.failed.report(err.message));
   }
 
-  /** An event's entries in the order they happened (arrivals and later entries live in separate hashes), at most `maxEntries`. */
+  /** An event's entries in the order they happened, its newest `maxEntries`; undefined when no segment has any. */
   async get(eventId: string): Promise<JournalEntry[] | undefined> {
-    const text = await this.redis.switchboardJournalGet(this.layout.base, eventId);
-    if (!text) return undefined;
+    const segments = (await this.redis.lrange(`${this.layout.base}segments`, 0, -1)).map(segmentOf);
+    const start = `\n${recordStart(eventId)}`;
+    // One call per segment: a lookup never holds Redis for the whole journal's scan at once.
+    const found = await Promise.all(segments.map((s) => this.redis.switchboardJournalGet(this.layout.base, s.id, s.counted ? 1 : 0, eventId, start)));
+    const entries: JournalEntry[] = [];
+    for (const lines of found) for (const text of lines) for (const line of text.split('\n')) entries.push(...entriesOf(line));
+    if (entries.length === 0) return undefined;
     // A stable sort by time: entries of one instant keep their written order.
-    const entries = text.split('\n').map((line) => JSON.parse(line) as JournalEntry);
     entries.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
     return entries.slice(-this.layout.maxEntries);
   }
 
-  /** The most recent event ids, newest first (an event delivered again is listed once, at its latest arrival). */
+  /** The most recent arrivals, newest first (an event delivered again is listed once, at its latest arrival), at most `limit`. */
   async recent(limit = 50): Promise<{ id: string; at: string }[]> {
-    const items = await this.redis.lrange(`${this.layout.base}recent`, -limit, -1);
     const since = Date.now() - this.layout.retentionMs;
+    const segments = (await this.redis.lrange(`${this.layout.base}segments`, 0, -1)).map(segmentOf);
     const seen = new Set<string>();
     const events: { id: string; at: string }[] = [];
-    for (let i = items.length - 1; i >= 0; i--) {
-      const item = items[i]!;
-      const space = item.indexOf(' ');
-      const ms = Number(item.slice(0, space));
-      const id = item.slice(space + 1);
-      if (ms < since || seen.has(id)) continue;
-      seen.add(id);
-      events.push({ id, at: new Date(ms).toISOString() });
+    const PAGE = 64;
+    for (let s = segments.length - 1; s >= 0 && events.length < limit; s--) {
+      const segment = segments[s]!;
+      // Segments of the hashed layout are older than every counted one, and list no arrivals.
+      if (!segment.counted || segment.lastMs < since) break;
+      for (let end = -1; events.length < limit; end -= PAGE) {
+        const blocks = await this.redis.lrange(`${this.layout.base}log:${segment.id}`, end - PAGE + 1, end);
+        for (let b = blocks.length - 1; b >= 0 && events.length < limit; b--) {
+          const records = blocks[b]!.split('\n');
+          for (let r = records.length - 1; r >= 1 && events.length < limit; r--) {
+            const [id, ms] = JSON.parse(records[r]!) as [string, number];
+            if (ms < since || seen.has(id)) continue;
+            seen.add(id);
+            events.push({ id, at: new Date(ms).toISOString() });
+          }
+        }
+        if (blocks.length < PAGE) break;
+      }
     }
     return events;
   }
+}
+
+/** The entries one stored line holds: an arrival record (received, routed), a later entry, or a JSON line of the hashed layout. */
+function entriesOf(line: string): JournalEntry[] {
+  if (!line.startsWith('[')) return [JSON.parse(line) as JournalEntry];
+  const record = JSON.parse(line) as unknown[];
+  const at = new Date(record[1] as number).toISOString();
+  if (record.length === 3) return [{ at, ...(record[2] as NewEntry) } as JournalEntry];
+  const [, , from, type, source, to] = record as [string, number, ArrivalOrigin, string, string, string[]];
+  const origin = typeof from === 'string' ? { connector: from } : { function: from.function };
+  return [{ at, kind: 'received', ...origin, type, source } as JournalEntry, { at, kind: 'routed', to }];
 }
