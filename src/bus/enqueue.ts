@@ -25,14 +25,16 @@
  * small ones: batches of 20–25 jobs at saturation, against 5 when every publish took a free slot.
  */
 import type { Redis } from 'ioredis';
-import { CALL_EACH_LUA } from './lua.js';
 
 // ARGV: now, queueCount, then per queue: key prefix, options JSON tail, high-water mark, 1 to write `waiting` events;
 // then jobCount, then per job: queue index (1-based), job id, name, data JSON, dedup window ms. Per-queue values
 // travel once per call.
 const ENQUEUE_LUA = `
 local rcall = redis.call
-${CALL_EACH_LUA}
+-- callEach(command, key, values): the command with each value as an argument, in calls of 1,000 (Lua's unpack stops at 8,000).
+local function callEach(command, key, values)
+  for c = 1, #values, 1000 do rcall(command, key, unpack(values, c, math.min(c + 999, #values))) end
+end
 local now = ARGV[1]
 local nowMs = tonumber(now)
 local nq = tonumber(ARGV[2])

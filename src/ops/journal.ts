@@ -216,9 +216,6 @@ type WithScripts = Redis & {
   switchboardJournalMigrate(base: string, now: number): Promise<number>;
 };
 
-/** A record's lines as a lookup finds them: they start with this after the line break. */
-const recordStart = (eventId: string) => `[${JSON.stringify(eventId)},`;
-
 export class Journal {
   private readonly redis: WithScripts;
   /** Waiting to be written: blocks of records, each after a line break, and how many each holds. */
@@ -295,7 +292,8 @@ export class Journal {
   /** An event's entries in the order they happened, its newest `maxEntries`; undefined when no segment has any. */
   async get(eventId: string): Promise<JournalEntry[] | undefined> {
     const segments = (await this.redis.lrange(`${this.layout.base}segments`, 0, -1)).map(segmentOf);
-    const start = `\n${recordStart(eventId)}`;
+    // Every record is a line that starts with its event id's JSON.
+    const start = `\n[${JSON.stringify(eventId)},`;
     // One call per segment: a lookup never holds Redis for the whole journal's scan at once.
     const found = await Promise.all(segments.map((s) => this.redis.switchboardJournalGet(this.layout.base, s.id, s.counted ? 1 : 0, eventId, start)));
     const entries: JournalEntry[] = [];
