@@ -100,11 +100,12 @@ function segmentOf(item: string): { id: string; lastMs: number; counted: boolean
 }
 
 /**
- * Lua of the append script. `journalOpen` finds the segment to write (opening a new one when the current
- * is full or old enough) and drops segments past the retention; `journalWrite` appends a block, split
- * where a segment fills. A few commands per call, none per record. Uses `rcall`, which the script defines.
+ * The append script. `journalOpen` finds the segment to write (opening a new one when the current is
+ * full or old enough) and drops segments past the retention; `journalWrite` appends a block, split where
+ * a segment fills. A few commands per call, none per record.
+ * ARGV: now, journalArgs (5), the number of arrivals and of later entries, then their blocks.
  */
-const JOURNAL_LUA = `
+const APPEND_LUA = `local rcall = redis.call
 local function journalParse(item)
   local f = {}
   for part in string.gmatch(item, '%S+') do f[#f + 1] = part end
@@ -157,11 +158,6 @@ local function journalWrite(j, block, n, later)
     j.dirty, n = true, n - taken
   end
 end
-`;
-
-// ARGV: now, journalArgs (5), the number of arrivals and of later entries, then their blocks.
-const APPEND_LUA = `local rcall = redis.call
-${JOURNAL_LUA}
 local j = journalOpen()
 journalWrite(j, ARGV[9], tonumber(ARGV[7]), false)
 journalWrite(j, ARGV[10], tonumber(ARGV[8]), true)
@@ -289,9 +285,14 @@ export class Journal {
     this.lastWrite = this.redis.switchboardJournalAppend(...args).catch((err: Error) => this.failed.report(err.message));
   }
 
+  /** The segments, oldest first. */
+  private async segments(): Promise<ReturnType<typeof segmentOf>[]> {
+    return (await this.redis.lrange(`${this.layout.base}segments`, 0, -1)).map(segmentOf);
+  }
+
   /** An event's entries in the order they happened, its newest `maxEntries`; undefined when no segment has any. */
   async get(eventId: string): Promise<JournalEntry[] | undefined> {
-    const segments = (await this.redis.lrange(`${this.layout.base}segments`, 0, -1)).map(segmentOf);
+    const segments = await this.segments();
     // Every record is a line that starts with its event id's JSON.
     const start = `\n[${JSON.stringify(eventId)},`;
     // One call per segment: a lookup never holds Redis for the whole journal's scan at once.
@@ -307,7 +308,7 @@ export class Journal {
   /** The most recent arrivals, newest first (an event delivered again is listed once, at its latest arrival), at most `limit`. */
   async recent(limit = 50): Promise<{ id: string; at: string }[]> {
     const since = Date.now() - this.layout.retentionMs;
-    const segments = (await this.redis.lrange(`${this.layout.base}segments`, 0, -1)).map(segmentOf);
+    const segments = await this.segments();
     const seen = new Set<string>();
     const events: { id: string; at: string }[] = [];
     const PAGE = 64;
