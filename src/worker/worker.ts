@@ -62,8 +62,13 @@ class ShutdownAbort extends Error {}
 export class FunctionWorkers {
   /** One BullMQ worker and runtime per function or route, by name. */
   private readonly running = new Map<string, { fn: FunctionConfig; worker: Worker; runtime: Runtime }>();
-  /** Runs in progress, so a forced shutdown can hand their jobs back. */
-  private readonly inFlight = new Map<string, InFlightRun>();
+  /**
+   * Runs in progress (for timeouts, and so a forced shutdown can hand their jobs back), linked through
+   * the runs themselves: a Map gaining and losing an entry per job keeps replacing its table, and a
+   * replaced table in the old generation holds the young runs of its moment (and their jobs) through
+   * young collections.
+   */
+  private readonly inFlight = new RunList();
   /** One sweeping timer enforces every run's timeout (cheaper than a timer and a race per job). */
   private sweeper: NodeJS.Timeout | undefined;
 
@@ -169,9 +174,8 @@ export class FunctionWorkers {
   }
 
   private async run(fn: FunctionConfig, runtime: Runtime, job: Job<CloudEvent>, log: Logger, observe: (outcome: 'succeeded' | 'failed', seconds: number) => void, token?: string): Promise<unknown> {
-    const key = `${fn.queue}/${job.id}`;
-    const flight = new InFlightRun(job, token, Date.now() + fn.timeoutMs, fn.name, fn.timeoutMs);
-    this.inFlight.set(key, flight);
+    const flight = new InFlightRun(job, token, Date.now() + fn.timeoutMs, fn, fn.timeoutMs);
+    this.inFlight.add(flight);
     this.sweeper ??= setInterval(() => this.sweep(), TIMEOUT_SWEEP_MS).unref();
     const started = performance.now();
     const attempt = job.attemptsMade + 1;
@@ -193,14 +197,14 @@ export class FunctionWorkers {
       if (flight.reason instanceof ShutdownAbort) throw new (bullmq().WaitingError)();
       throw err;
     } finally {
-      this.inFlight.delete(key);
+      this.inFlight.remove(flight);
     }
   }
 
   private sweep(): void {
     const now = Date.now();
-    for (const flight of this.inFlight.values()) if (flight.deadline <= now) flight.timeOut();
-    if (this.inFlight.size === 0) {
+    for (let flight = this.inFlight.first; flight; flight = flight.next) if (flight.deadline <= now) flight.timeOut();
+    if (!this.inFlight.first) {
       clearInterval(this.sweeper);
       this.sweeper = undefined;
     }
@@ -248,7 +252,8 @@ export class FunctionWorkers {
     clearTimeout(timer);
     if (timedOut) {
       const queues = new Set(entries.map((e) => e.fn.queue));
-      const abandoned = [...this.inFlight.entries()].filter(([key]) => queues.has(key.slice(0, key.lastIndexOf('/')))).map(([, v]) => v);
+      const abandoned: InFlightRun[] = [];
+      for (let flight = this.inFlight.first; flight; flight = flight.next) if (queues.has(flight.fn.queue)) abandoned.push(flight);
       this.options.log.warn({ jobs: abandoned.length, graceMs }, 'shutdown grace period over; handing running jobs back to their queues');
       await Promise.all(
         abandoned.map(async (flight) => {
@@ -332,6 +337,9 @@ const TIMEOUT_SWEEP_MS = 50;
  */
 class InFlightRun {
   reason: Error | undefined;
+  /** Neighbours in the worker's list of runs in flight. */
+  prev: InFlightRun | undefined;
+  next: InFlightRun | undefined;
   private controller: AbortController | undefined;
   private rejectRace: ((err: Error) => void) | undefined;
 
@@ -339,7 +347,7 @@ class InFlightRun {
     readonly job: Job<CloudEvent>,
     readonly token: string | undefined,
     readonly deadline: number,
-    private readonly name: string,
+    readonly fn: FunctionConfig,
     private readonly timeoutMs: number,
   ) {}
 
@@ -358,7 +366,7 @@ class InFlightRun {
   }
 
   timeOut(): void {
-    this.stop(new SwitchboardError('SWB_ERR_FUNCTION_TIMEOUT', `function ${this.name} timed out after ${this.timeoutMs} ms`));
+    this.stop(new SwitchboardError('SWB_ERR_FUNCTION_TIMEOUT', `function ${this.fn.name} timed out after ${this.timeoutMs} ms`));
   }
 
   stop(reason: Error): void {
@@ -366,5 +374,23 @@ class InFlightRun {
     this.reason = reason;
     this.controller?.abort(reason);
     this.rejectRace?.(reason);
+  }
+}
+
+/** A doubly linked list of runs, through their own `prev` and `next`: adding and removing allocate nothing. */
+class RunList {
+  first: InFlightRun | undefined;
+
+  add(run: InFlightRun): void {
+    run.next = this.first;
+    if (this.first) this.first.prev = run;
+    this.first = run;
+  }
+
+  remove(run: InFlightRun): void {
+    if (run.prev) run.prev.next = run.next;
+    else if (this.first === run) this.first = run.next;
+    if (run.next) run.next.prev = run.prev;
+    run.prev = run.next = undefined;
   }
 }
