@@ -174,7 +174,7 @@ export class FunctionWorkers {
   }
 
   private async run(fn: FunctionConfig, runtime: Runtime, job: Job<CloudEvent>, log: Logger, observe: (outcome: 'succeeded' | 'failed', seconds: number) => void, token?: string): Promise<unknown> {
-    const flight = new InFlightRun(job, token, Date.now() + fn.timeoutMs, fn, fn.timeoutMs);
+    const flight = new InFlightRun(job, token, Date.now() + fn.timeoutMs, fn);
     this.inFlight.add(flight);
     this.sweeper ??= setInterval(() => this.sweep(), TIMEOUT_SWEEP_MS).unref();
     const started = performance.now();
@@ -348,7 +348,6 @@ class InFlightRun {
     readonly token: string | undefined,
     readonly deadline: number,
     readonly fn: FunctionConfig,
-    private readonly timeoutMs: number,
   ) {}
 
   get signal(): AbortSignal {
@@ -366,7 +365,7 @@ class InFlightRun {
   }
 
   timeOut(): void {
-    this.stop(new SwitchboardError('SWB_ERR_FUNCTION_TIMEOUT', `function ${this.fn.name} timed out after ${this.timeoutMs} ms`));
+    this.stop(new SwitchboardError('SWB_ERR_FUNCTION_TIMEOUT', `function ${this.fn.name} timed out after ${this.fn.timeoutMs} ms`));
   }
 
   stop(reason: Error): void {
