@@ -203,7 +203,7 @@ export class FunctionWorkers {
 
   private sweep(): void {
     const now = Date.now();
-    for (let flight = this.inFlight.first; flight; flight = flight.next) if (flight.deadline <= now) flight.timeOut();
+    for (const flight of this.inFlight) if (flight.deadline <= now) flight.timeOut();
     if (!this.inFlight.first) {
       clearInterval(this.sweeper);
       this.sweeper = undefined;
@@ -252,8 +252,7 @@ export class FunctionWorkers {
     clearTimeout(timer);
     if (timedOut) {
       const queues = new Set(entries.map((e) => e.fn.queue));
-      const abandoned: InFlightRun[] = [];
-      for (let flight = this.inFlight.first; flight; flight = flight.next) if (queues.has(flight.fn.queue)) abandoned.push(flight);
+      const abandoned = [...this.inFlight].filter((flight) => queues.has(flight.fn.queue));
       this.options.log.warn({ jobs: abandoned.length, graceMs }, 'shutdown grace period over; handing running jobs back to their queues');
       await Promise.all(
         abandoned.map(async (flight) => {
@@ -391,5 +390,14 @@ class RunList {
     else if (this.first === run) this.first = run.next;
     if (run.next) run.next.prev = run.prev;
     run.prev = run.next = undefined;
+  }
+
+  /** Reads each run's successor before yielding it, so the loop may go on after the run leaves the list. */
+  *[Symbol.iterator](): Iterator<InFlightRun> {
+    for (let run = this.first; run; ) {
+      const next = run.next;
+      yield run;
+      run = next;
+    }
   }
 }
