@@ -62,6 +62,11 @@ functions:
     module: ./functions/flaky.js
     trigger: { type: com.example.flaky }
     retry: { attempts: 3, backoff: { type: exponential, delay: 40ms } }
+  - name: plain
+    runtime: node
+    module: ./functions/plain.js
+    trigger: { type: com.example.plain }
+    retry: { attempts: 1 }
   - name: slowpoke
     runtime: node
     module: ./functions/slow.js
@@ -204,6 +209,24 @@ describe('walking skeleton', () => {
     }, 'the replayed job to complete');
     expect(job.returnvalue).toEqual({ succeededOnAttempt: 1 });
     expect(await listDeadLetters(t.sb.bus, names, { functions: ['flaky'] })).toEqual([]);
+  });
+
+  test('a handler that is not async: its plain value is the result, and its synchronous throw fails the run', async () => {
+    const names = t.config.functions.map((f) => f.name);
+    const ok = { specversion: '1.0' as const, id: randomUUID(), source: '/test', type: 'com.example.plain', data: { n: 21 } };
+    const refused = { specversion: '1.0' as const, id: randomUUID(), source: '/test', type: 'com.example.plain', data: { fail: true } };
+    await t.sb.bus.publish([ok, refused]);
+    const [letter] = await waitFor(async () => {
+      const letters = await listDeadLetters(t.sb.bus, names, { functions: ['plain'] });
+      return letters.length > 0 && letters;
+    }, 'the refused run to be dead-lettered');
+    expect(letter).toMatchObject({ function: 'plain', attempts: 1, event: { id: refused.id }, error: 'plain handler refused' });
+    const [done] = await waitFor(async () => {
+      const completed = await t.sb.bus.queue('plain')!.getCompleted();
+      return completed.length > 0 && completed;
+    }, 'the other run to complete');
+    expect(done!.data.id).toBe(ok.id);
+    expect(done!.returnvalue).toEqual({ doubled: 42 });
   });
 
   test('a function that runs past its timeout is aborted, retried and dead-lettered with a timeout error', async () => {
