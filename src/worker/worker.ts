@@ -66,12 +66,18 @@ interface FunctionUnit {
   source: string;
 }
 
+/** A function this process runs: what its runs share, and the BullMQ worker that takes its jobs. */
+interface RunningFunction {
+  unit: FunctionUnit;
+  worker: Worker;
+}
+
 /** Aborts a run whose worker is shutting down; its job goes back to the queue, not to failed. */
 class ShutdownAbort extends Error {}
 
 export class FunctionWorkers {
   /** One BullMQ worker and runtime per function or route, by name. */
-  private readonly running = new Map<string, { fn: FunctionConfig; worker: Worker; runtime: Runtime }>();
+  private readonly running = new Map<string, RunningFunction>();
   /**
    * Runs in progress (for timeouts, and so a forced shutdown can hand their jobs back), linked through
    * the runs themselves: a Map gaining and losing an entry per job keeps replacing its table, and a
@@ -122,7 +128,7 @@ export class FunctionWorkers {
 
   /** The functions this process runs now, by name. */
   current(): Map<string, FunctionConfig> {
-    return new Map([...this.running].map(([name, r]) => [name, r.fn]));
+    return new Map([...this.running].map(([name, r]) => [name, r.unit.fn]));
   }
 
   /** Starts consuming a function's queue (at start, or when a reload adds it). */
@@ -147,9 +153,9 @@ export class FunctionWorkers {
       log.warn({ ...details, outcome: 'dead-lettered' }, 'failed its last attempt; dead-lettered');
       this.options.metrics?.functionRuns.inc({ function: fn.name, outcome: 'dead-lettered' });
       this.options.journal?.record(job.data.id, { kind: 'dead-lettered', function: fn.name, error: err.message });
-      this.announceFailure(fn, job, err).catch((e: Error) => log.error({ ...details, err: e.message }, 'could not publish the failure event'));
+      this.announceFailure(unit, job, err).catch((e: Error) => log.error({ ...details, err: e.message }, 'could not publish the failure event'));
     });
-    this.running.set(fn.name, { fn, worker, runtime });
+    this.running.set(fn.name, { unit, worker });
     await worker.waitUntilReady();
   }
 
@@ -165,10 +171,10 @@ export class FunctionWorkers {
     return `/switchboard/${fn.runtime.kind === 'route' ? 'routes' : 'functions'}/${fn.name}`;
   }
 
-  private async announceFailure(fn: FunctionConfig, job: Job<CloudEvent>, err: Error): Promise<void> {
+  private async announceFailure({ fn, source }: FunctionUnit, job: Job<CloudEvent>, err: Error): Promise<void> {
     const event = createCloudEvent({
       id: `${job.id}-failed-${job.finishedOn ?? Date.now()}`,
-      source: this.sourceOf(fn),
+      source,
       type: FUNCTION_FAILED_TYPE,
       subject: fn.name,
       time: new Date().toISOString(),
@@ -263,13 +269,13 @@ export class FunctionWorkers {
     await this.stop(entries, graceMs);
   }
 
-  private async stop(entries: { fn: FunctionConfig; worker: Worker; runtime: Runtime }[], graceMs: number): Promise<void> {
+  private async stop(entries: RunningFunction[], graceMs: number): Promise<void> {
     const finished = Promise.all(entries.map((e) => e.worker.close()));
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([finished.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), graceMs)))]);
     clearTimeout(timer);
     if (timedOut) {
-      const queues = new Set(entries.map((e) => e.fn.queue));
+      const queues = new Set(entries.map((e) => e.unit.fn.queue));
       const abandoned = [...this.inFlight].filter((flight) => queues.has(flight.fn.queue));
       this.options.log.warn({ jobs: abandoned.length, graceMs }, 'shutdown grace period over; handing running jobs back to their queues');
       await Promise.all(
@@ -280,7 +286,7 @@ export class FunctionWorkers {
       );
       await Promise.all(entries.map((e) => e.worker.close(true)));
     }
-    await Promise.all(entries.map((e) => e.runtime.close()));
+    await Promise.all(entries.map((e) => e.unit.runtime.close()));
   }
 }
 
