@@ -1,6 +1,6 @@
 /**
  * A CommonJS dependency loaded on first use, synchronously: large modules that only some
- * configurations need (undici for outbound HTTP, jsonata for expressions) then stay out of the
+ * configurations need (undici for outbound HTTP, jsonata for expressions, node-cron for schedules) then stay out of the
  * memory of processes that never use them.
  */
 import { createRequire } from 'node:module';

@@ -1,7 +1,9 @@
 /** Cron ticks with two gateway replicas on one bus: every tick is published by both, enqueued once. */
 import { Queue } from 'bullmq';
 import type { CloudEvent } from '../../src/events/cloudevent.js';
-import { bootSwitchboard, deleteKeys, REDIS_URL, uniquePrefix, waitFor, type TestSwitchboard } from '../../test/helpers/index.js';
+import path from 'node:path';
+import { bootSwitchboard, deleteKeys, FIXTURES, REDIS_URL, uniquePrefix, waitFor, type TestSwitchboard } from '../../test/helpers/index.js';
+import { ConfigError, parseConfig } from '../../src/config/load.js';
 import { tickEventId } from './index.js';
 
 const YAML = `
@@ -55,5 +57,16 @@ describe('cron connector', () => {
   test('the tick id depends only on the connector and the scheduled second', () => {
     expect(tickEventId('c', new Date('2026-01-01T00:00:05.004Z'))).toBe('c-2026-01-01T00:00:05.000Z');
     expect(tickEventId('c', new Date('2026-01-01T00:00:05.998Z'))).toBe('c-2026-01-01T00:00:05.000Z');
+  });
+
+  test('a schedule cron cannot parse, or an unknown time zone, is a config error at its line and field', async () => {
+    const yaml = YAML.replace('schedule: "* * * * * *"', 'schedule: "61 * * * *"\n      timezone: Mars/Olympus');
+    const rejected = await parseConfig(yaml, path.join(FIXTURES, 'switchboard.yaml'), { env: {} }).catch((err: unknown) => err);
+    expect(rejected).toBeInstanceOf(ConfigError);
+    const issues = (rejected as ConfigError).issues;
+    expect(issues).toEqual([
+      expect.objectContaining({ line: 6, path: 'connectors[0].config.schedule', message: expect.stringMatching(/^invalid cron expression "61 \* \* \* \*"/) }),
+      expect.objectContaining({ line: 7, path: 'connectors[0].config.timezone', message: 'unknown time zone "Mars/Olympus"' }),
+    ]);
   });
 });
