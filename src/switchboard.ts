@@ -10,6 +10,7 @@ import { buildGateway, type Gateway } from './gateway/app.js';
 import { createLogger } from './log.js';
 import type { InboundConnector, InboundIO, OutboundConnector } from './registry/contract.js';
 import { journalLayout, type Journal } from './ops/journal.js';
+import { tuneGc } from './ops/gc-tuning.js';
 import { startIdleHeapTrim, type IdleHeapTrimOptions } from './ops/idle-heap-trim.js';
 import { createMetrics, type Metrics } from './ops/metrics.js';
 import { activeTraceExtension, eventContext, flushTracing, initTracing, inSpan, SpanKind, tracingOn } from './ops/tracing.js';
@@ -36,6 +37,11 @@ export interface SwitchboardOptions {
    * off with false or SWITCHBOARD_IDLE_HEAP_TRIM=off.
    */
   idleHeapTrim?: boolean | IdleHeapTrimOptions;
+  /**
+   * With at most one CPU available, turn V8's concurrent marking off (src/ops/gc-tuning.ts); on by
+   * default, off with false or SWITCHBOARD_GC_TUNING=off.
+   */
+  gcTuning?: boolean;
 }
 
 export interface Switchboard {
@@ -121,6 +127,10 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
   let gateway: Gateway | undefined;
   let started = false;
 
+  if (options.gcTuning ?? !['off', 'false', '0'].includes(process.env.SWITCHBOARD_GC_TUNING ?? '')) {
+    const gc = tuneGc();
+    if (gc.concurrentMarking === 'off') log.info({ cpus: gc.cpus }, 'at most one CPU available: V8 concurrent marking off');
+  }
   const trimOptions = options.idleHeapTrim ?? !['off', 'false', '0'].includes(process.env.SWITCHBOARD_IDLE_HEAP_TRIM ?? '');
   const heapTrim = trimOptions
     ? startIdleHeapTrim({

@@ -51,7 +51,7 @@ const LOADED = script('', `
 const loaded = new Set(Object.keys(createRequire(import.meta.url).cache).map((f) => /node_modules\\/((?:@[^/]+\\/)?[^/]+)/.exec(f)?.[1]).filter(Boolean));
 console.log('RESULT ' + JSON.stringify([...loaded]));`);
 
-const LOADED_ON_FIRST_USE = ['@aws-sdk/client-sqs', 'undici', 'jsonata', 'mqtt', 'nats', 'amqplib', '@slack/web-api', '@slack/webhook', 'googleapis', 'google-auth-library', '@opentelemetry/sdk-trace-node', '@fastify/swagger', '@bull-board/api'];
+const LOADED_ON_FIRST_USE = ['@aws-sdk/client-sqs', 'undici', 'jsonata', 'mqtt', 'nats', 'amqplib', '@slack/web-api', '@slack/webhook', 'googleapis', 'google-auth-library', '@opentelemetry/sdk-trace-node', '@fastify/swagger', '@bull-board/api', 'node-cron'];
 
 // Grows the young generation (objects that survive a while, as under load), then idles: the young
 // generation's size when grown and right after the trim, and the trims made.

@@ -24,9 +24,11 @@ export interface CliProcess {
   lines(): Record<string, any>[];
 }
 
-export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): CliProcess {
+/** `launcher`: a command the CLI runs under, e.g. `['taskset', '-c', '0']`. */
+export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}, launcher: string[] = []): CliProcess {
   let output = '';
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, REDIS_URL, LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const command = [...launcher, process.execPath, BIN, ...args];
+  const child = spawn(command[0]!, command.slice(1), { env: { ...process.env, REDIS_URL, LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
