@@ -1,12 +1,11 @@
 /**
  * V8's garbage collector tuned to the CPUs this process may use. With at most one CPU (a container
- * limited to one, or a process pinned to a core), concurrent marking has no second core to run on:
- * its helper thread competes with the main thread, and V8 ran a full collection every 10–12 s in a
- * worker at 1,000 events/s even though little was promoted, each stalling it for 25–80 ms (a 4–15 ms
- * pause and marking steps of up to 20 ms). Without concurrent marking, marking runs in small steps on
- * the main thread once the old generation nears its limit: in three runs of 30 two-second rounds on
- * one core, no full collection and 0–2 rounds with a p99 over 10 ms (worst 5–13 ms), against 3–8
- * (worst 27–54 ms) with it; the sustained rate 1.01–1.04×. With two free cores it is left on.
+ * limited to one, or a process pinned to a core), concurrent marking has no second core to run on: its
+ * helper thread competes with the main thread. On one core a worker at 1,000 events/s ran a full
+ * collection every 10–12 s whose marking steps took up to 20 ms on the main thread, stalling it for
+ * 25–80 ms; 3–8 of 30 two-second rounds had a p99 over 10 ms (worst 27–54 ms). Turned off at start-up,
+ * marking runs in steps of 0.7–2 ms: none of 30 rounds over 10 ms (worst 7 ms), the sustained rate
+ * 1.01–1.04×. With two free cores it made no difference, and it is left on.
  */
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
