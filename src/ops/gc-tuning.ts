@@ -3,9 +3,9 @@
  * limited to one, or a process pinned to a core), concurrent marking has no second core to run on: its
  * helper thread competes with the main thread. On one core a worker at 1,000 events/s ran a full
  * collection every 10–12 s whose marking steps took up to 20 ms on the main thread, stalling it for
- * 25–80 ms; 3–8 of 30 two-second rounds had a p99 over 10 ms (worst 27–54 ms). Turned off at start-up,
- * marking runs in steps of 0.7–2 ms: none of 30 rounds over 10 ms (worst 7 ms), the sustained rate
- * 1.01–1.04×. With two free cores it made no difference, and it is left on.
+ * 25–80 ms: 3–8 of 30 two-second rounds had a p99 over 10 ms (worst 27–54 ms) in four runs. With it
+ * off, 0–2 of 30 (worst 5–30 ms) in five runs, marking in steps of 0.7–2 ms; the sustained rate did
+ * not move (0.96–1.07× in alternating pairs). With two free cores it made no difference: left on.
  */
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
