@@ -1,7 +1,7 @@
 /**
  * A CommonJS dependency loaded on first use, synchronously: large modules that only some
- * configurations need (undici for outbound HTTP, jsonata for expressions, node-cron for schedules) then stay out of the
- * memory of processes that never use them.
+ * configurations need (undici for outbound HTTP, jsonata for expressions, node-cron for schedules)
+ * then stay out of the memory of processes that never use them.
  */
 import { createRequire } from 'node:module';
 

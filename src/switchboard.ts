@@ -81,6 +81,9 @@ export interface ReloadReport {
 
 const mib = (bytes: number) => Math.round(bytes / 2 ** 20);
 
+/** A setting that is on unless its environment variable says off, false or 0. */
+const notTurnedOff = (name: string) => !['off', 'false', '0'].includes(process.env[name] ?? '');
+
 function diff<T extends { name: string; signature: string }>(before: Map<string, T>, after: readonly T[]) {
   const next = new Map(after.map((x) => [x.name, x]));
   return {
@@ -127,11 +130,11 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
   let gateway: Gateway | undefined;
   let started = false;
 
-  if (options.gcTuning ?? !['off', 'false', '0'].includes(process.env.SWITCHBOARD_GC_TUNING ?? '')) {
+  if (options.gcTuning ?? notTurnedOff('SWITCHBOARD_GC_TUNING')) {
     const gc = tuneGc();
     if (gc.concurrentMarking === 'off') log.info({ cpus: gc.cpus }, 'at most one CPU available: V8 concurrent marking off');
   }
-  const trimOptions = options.idleHeapTrim ?? !['off', 'false', '0'].includes(process.env.SWITCHBOARD_IDLE_HEAP_TRIM ?? '');
+  const trimOptions = options.idleHeapTrim ?? notTurnedOff('SWITCHBOARD_IDLE_HEAP_TRIM');
   const heapTrim = trimOptions
     ? startIdleHeapTrim({
         onTrim: (before, after) => log.debug({ heapMiB: { before: mib(before.total), after: mib(after.total) } }, 'idle: heap trimmed'),

@@ -1,7 +1,7 @@
 /** Cron ticks with two gateway replicas on one bus: every tick is published by both, enqueued once. */
+import path from 'node:path';
 import { Queue } from 'bullmq';
 import type { CloudEvent } from '../../src/events/cloudevent.js';
-import path from 'node:path';
 import { bootSwitchboard, deleteKeys, FIXTURES, REDIS_URL, uniquePrefix, waitFor, type TestSwitchboard } from '../../test/helpers/index.js';
 import { ConfigError, parseConfig } from '../../src/config/load.js';
 import { tickEventId } from './index.js';
