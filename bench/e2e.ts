@@ -163,7 +163,7 @@ export async function runE2e(options: E2eOptions, log: (line: string) => void): 
     const growth = (Math.max(...memory.slice(half)) - Math.max(...memory.slice(0, half))) / 2 ** 20;
 
     const ratio = (a: number[], b: number[]) => (median(a) / median(b)).toFixed(2);
-    // A Switchboard round and its baseline's beside it make a pair (latency: BullMQ with two processes; throughput: the drain).
+    // A Switchboard round and the baseline's round beside it make a pair (latency: BullMQ with two processes; throughput: the drain).
     const paired = (a: number[], b: number[]) => median(pairedRatios(a, b)).toFixed(2);
     // Throughput rounds: the drain of jobs with our options runs in the even ones, BullMQ 5's in the odd.
     const evenRound = (_: number, round: number) => round % 2 === 0;
