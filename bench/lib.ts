@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { Pool } from 'undici';
 import { Redis } from 'ioredis';
+import { deleteKeys } from '../test/helpers/index.js';
 
 export const here = path.dirname(fileURLToPath(import.meta.url));
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -45,8 +46,13 @@ export interface Server {
   ask<T>(message: unknown): Promise<T>;
 }
 
+/** The targets running, and every key prefix one was started with: what an interrupted run stops and deletes. */
+const running = new Set<Server>();
+const usedPrefixes = new Set<string>();
+
 /** Starts a target; BENCH_NODE_FLAGS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) go to its node. */
 export async function startServer(target: Target): Promise<Server> {
+  usedPrefixes.add(target.prefix);
   const node = [process.execPath, ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), path.join(here, 'servers', target.script)];
   const command = targetsCore === undefined ? node : ['taskset', '-c', String(targetsCore), ...node];
   const child = spawn(command[0]!, command.slice(1), {
@@ -67,7 +73,25 @@ export async function startServer(target: Target): Promise<Server> {
       child.once('message', (answer) => ((answer as { error?: string }).error ? reject(new Error((answer as { error: string }).error)) : resolve(answer as T)));
       child.send(message as never);
     });
-  return { target, child, port, ask };
+  const server = { target, child, port, ask };
+  running.add(server);
+  child.once('exit', () => running.delete(server));
+  return server;
+}
+
+/**
+ * An interrupted run (Ctrl-C, a timeout's SIGTERM) gives Redis its cores back, stops its targets and
+ * deletes their keys before it exits, as a finished run does. A second signal exits at once.
+ */
+export function cleanUpOnInterrupt(): void {
+  const cleanUp = (signal: NodeJS.Signals) => {
+    void pinning.stop();
+    void (async () => {
+      await Promise.all([...running].map(stopServer));
+      for (const prefix of usedPrefixes) await deleteKeys(prefix);
+    })().finally(() => process.exit(128 + os.constants.signals[signal]));
+  };
+  process.once('SIGINT', cleanUp).once('SIGTERM', cleanUp);
 }
 
 /** With `--pin`: the core targets (and a local Redis) run on; the bench itself runs on another. */
@@ -129,7 +153,7 @@ export async function redisMemory(): Promise<number> {
 }
 
 /** Deletes a target's keys after the run. */
-export { deleteKeys as deletePrefix } from '../test/helpers/index.js';
+export { deleteKeys as deletePrefix };
 
 export interface LoadResult {
   rps: number;

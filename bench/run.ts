@@ -12,7 +12,7 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { runE2e } from './e2e.js';
 import { runIngest } from './ingest.js';
-import { pinning, redis } from './lib.js';
+import { cleanUpOnInterrupt, pinning, redis } from './lib.js';
 import { runMemory } from './memory.js';
 
 const { values } = parseArgs({
@@ -25,6 +25,7 @@ const { values } = parseArgs({
     pin: { type: 'boolean', default: false },
   },
 });
+cleanUpOnInterrupt();
 const pinned = values.pin ? await pinning.start() : undefined;
 const options = { seconds: Number(values.seconds), rounds: Number(values.rounds), connections: Number(values.connections) };
 const started = Date.now();

@@ -6,6 +6,7 @@
 //   { cmd: 'drain', jobs, concurrency, opts? }     → a prefilled queue's drain rate (jobs/s), and this process's CPU per job filling and draining
 // BULLMQ=bullmq5 runs the same against BullMQ 5.
 import { Redis } from 'ioredis';
+import { exitWithBench } from './exit-with-bench.mjs';
 
 const { Queue, Worker } = await import(process.env.BULLMQ ?? 'bullmq');
 const connection = { url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' };
@@ -95,4 +96,5 @@ const commands = { latency, produce, consume, consumed, drain };
 process.on('message', (message) => {
   commands[message.cmd](message).then((r) => process.send(r), (err) => process.send({ error: String(err) }));
 });
+exitWithBench();
 console.log('READY 0');

@@ -3,6 +3,7 @@
 // check, no CloudEvent, no job format, no dedup: what transport and batching alone cost.
 import http from 'node:http';
 import { Redis } from 'ioredis';
+import { exitWithBench } from './exit-with-bench.mjs';
 
 const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
 redis.defineCommand('pushAll', { numberOfKeys: 1, lua: "for i = 1, #ARGV do redis.call('LPUSH', KEYS[1], ARGV[i]) end return #ARGV" });
@@ -33,4 +34,5 @@ const server = http.createServer((request, response) => {
     if (inFlight < 4) flush();
   });
 });
+exitWithBench();
 server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => console.log(`READY ${server.address().port}`));

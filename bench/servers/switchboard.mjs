@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { parseConfig } from '../../dist/src/config/load.js';
 import { createLogger } from '../../dist/src/log.js';
 import { startSwitchboard } from '../../dist/src/switchboard.js';
+import { exitWithBench } from './exit-with-bench.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const scale = Number(process.env.SCALE ?? 1);
@@ -68,3 +69,4 @@ process.on('message', (message) => {
 });
 console.log(`READY ${sb.url ? new URL(sb.url).port : 0}`);
 process.on('SIGTERM', () => void sb.close().finally(() => process.exit(0)));
+exitWithBench(() => sb.close());
