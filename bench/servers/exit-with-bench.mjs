@@ -1,5 +1,8 @@
-// A bench target lives as long as the bench: when the bench's IPC channel closes (it ended, crashed or
-// was interrupted), the target closes and exits instead of serving on as an orphan.
+// A bench target lives as long as the bench: when the bench stops it (SIGTERM) or its IPC channel
+// closes (the bench ended, crashed or was interrupted), the target closes once and exits instead of
+// serving on as an orphan.
 export function exitWithBench(close = async () => {}) {
-  process.once('disconnect', () => void close().finally(() => process.exit(0)));
+  let closing;
+  const closeAndExit = () => void (closing ??= close().finally(() => process.exit(0)));
+  process.once('SIGTERM', closeAndExit).once('disconnect', closeAndExit);
 }

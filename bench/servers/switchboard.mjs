@@ -68,5 +68,4 @@ process.on('message', (message) => {
   process.send?.(statsMessage(message));
 });
 console.log(`READY ${sb.url ? new URL(sb.url).port : 0}`);
-process.on('SIGTERM', () => void sb.close().finally(() => process.exit(0)));
 exitWithBench(() => sb.close());
