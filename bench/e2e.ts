@@ -2,7 +2,8 @@
  * End to end: webhook → a no-op function through Switchboard (gateway and worker processes; latency from
  * the request's arrival at the gateway to the function's start, as the issue defines it)
  * against BullMQ's own add → processor, in the same run and on the same Redis; drain rates of a raw
- * BullMQ worker (BullMQ 6 and 5); and overload with a high-water mark. Targets 4 and 5.
+ * BullMQ worker (BullMQ 6 and 5); the same pipeline with a bare BullMQ worker in place of ours; and
+ * overload with a high-water mark. Targets 4 and 5.
  */
 import { alternate, deletePrefix, fmt, load, median, pacedLoad, pairedRatios, percentile, processCpu, range, redisCpu, redisMemory, RUN, startServer, stopServer, type LoadResult, type Server, type Target } from './lib.js';
 
@@ -21,6 +22,9 @@ const targets: Record<string, Target> = {
   // As deployed: a gateway process and a worker process (on Kubernetes, their own pods).
   gateway: { name: 'gateway', script: 'switchboard.mjs', prefix: `bench-e2e-sb-${RUN}`, env: { ROLE: 'gateway' } },
   worker: { name: 'worker', script: 'switchboard.mjs', prefix: `bench-e2e-sb-${RUN}`, env: { ROLE: 'worker', CONCURRENCY: String(CONCURRENCY) } },
+  // The same pipeline with BullMQ's own Worker (same concurrency) running the jobs our gateway writes.
+  bareGateway: { name: 'gateway (bare worker)', script: 'switchboard.mjs', prefix: `bench-e2e-sbb-${RUN}`, env: { ROLE: 'gateway' } },
+  bareWorker: { name: 'BullMQ 6 worker on our jobs', script: 'bullmq-worker.mjs', prefix: `bench-e2e-sbb-${RUN}`, env: { CONCURRENCY: String(CONCURRENCY) } },
   bullmq6: { name: 'BullMQ 6', script: 'bullmq.mjs', prefix: `bench-e2e-b6-${RUN}`, env: { BULLMQ: 'bullmq' } },
   // BullMQ with Switchboard's topology: the producer in one process, the worker in another.
   bullmq6consumer: { name: 'BullMQ 6 worker', script: 'bullmq.mjs', prefix: `bench-e2e-b6-${RUN}`, env: { BULLMQ: 'bullmq' } },
@@ -93,6 +97,7 @@ export async function runE2e(options: E2eOptions, log: (line: string) => void): 
     // from 4.6 to 1.2 ms over the first 5 s at 1,000 events/s in a gateway and worker), and the issue
     // asks for latency at a steady rate, not a cold start.
     await saturate(gw, sb, 2, options.connections);
+    await saturate(servers.get('bareGateway')!, servers.get('bareWorker')!, 2, options.connections);
     await pacedLoad(gw.port, { seconds: 2, rate: 1000, stamp: true });
     await bullmqLatency(servers.get('bullmq6')!, 2, servers.get('bullmq6consumer')!);
     for (const key of ['bullmq6', 'bullmq5']) await bullmqLatency(servers.get(key)!, 2);
@@ -124,26 +129,28 @@ export async function runE2e(options: E2eOptions, log: (line: string) => void): 
     // from round to round of one run, and two identical pairs differed by up to 1.34× in the same
     // round), so each Switchboard round is paired with the BullMQ 6 drain next to it, and there are
     // twice as many such pairs as latency rounds; the drains of jobs with our options and of BullMQ 5
-    // are for comparison only and take turns beside them.
-    const drain: Record<string, number[]> = { switchboard: [], bullmq6: [], bullmq6retention: [], bullmq5: [] };
+    // are for comparison only and take turns beside them. The pipeline with a bare BullMQ worker runs in
+    // every round too: paired with ours, it tells the worker's share of the gap from the gateway's.
+    const drain: Record<string, number[]> = { switchboard: [], bullmq6: [], bullmq6retention: [], bullmq5: [], bareWorker: [] };
     for (let round = 0; round < options.rounds * 2; round++) {
       const other = round % 2 === 0 ? 'bullmq6retention' : 'bullmq5';
-      for (const key of alternate(['switchboard', 'bullmq6', other], Math.floor(round / 2))) {
-        if (key === 'switchboard') {
+      for (const key of alternate(['switchboard', 'bullmq6', other, 'bareWorker'], Math.floor(round / 2))) {
+        if (key === 'switchboard' || key === 'bareWorker') {
+          const [gateway, worker] = key === 'switchboard' ? [gw, sb] : [servers.get('bareGateway')!, servers.get('bareWorker')!];
           // A second at saturation first, not counted: the processes idled while the drains ran on their
           // core, and the first second after that ran at 0.6–0.9× the next (cold caches), where each
           // drain is measured right after its own queue was filled. Then webhooks at saturation for the
           // round, and until every accepted one has run: events/s end to end.
-          const warm = await saturate(gw, sb, 1, options.connections);
+          const warm = await saturate(gateway, worker, 1, options.connections);
           if (warm.runs < warm.load.ok) lost = true;
-          const cpu = [processCpu(gw.child.pid!), processCpu(sb.child.pid!), await redisCpu()];
+          const cpu = [processCpu(gateway.child.pid!), processCpu(worker.child.pid!), await redisCpu()];
           const started = performance.now();
-          const { load: r, runs } = await saturate(gw, sb, options.seconds, options.connections);
+          const { load: r, runs } = await saturate(gateway, worker, options.seconds, options.connections);
           if (runs < r.ok) lost = true;
           const rate = runs / ((performance.now() - started) / 1000);
-          drain.switchboard!.push(rate);
-          const used = [processCpu(gw.child.pid!), processCpu(sb.child.pid!), await redisCpu()].map((c, i) => fmt(((c - cpu[i]!) * 1e6) / runs));
-          log(`e2e sustained round ${round + 1} switchboard   ${fmt(r.ok)} accepted at ${fmt(r.rps)} req/s, all run at ${fmt(rate)} events/s end to end; CPU µs per event: gateway ${used[0]}, worker ${used[1]}, Redis ${used[2]}`);
+          drain[key]!.push(rate);
+          const used = [processCpu(gateway.child.pid!), processCpu(worker.child.pid!), await redisCpu()].map((c, i) => fmt(((c - cpu[i]!) * 1e6) / runs));
+          log(`e2e sustained round ${round + 1} ${key === 'switchboard' ? 'switchboard ' : 'bare worker '}  ${fmt(r.ok)} accepted at ${fmt(r.rps)} req/s, all run at ${fmt(rate)} events/s end to end; CPU µs per event: gateway ${used[0]}, worker ${used[1]}, Redis ${used[2]}`);
         } else {
           const server = servers.get(key === 'bullmq6retention' ? 'bullmq6' : key)!;
           const { rate, fillCpuPerJob, drainCpuPerJob, drainRedisCpuPerJob } = await server.ask<{ rate: number; fillCpuPerJob: number; drainCpuPerJob: number; drainRedisCpuPerJob: number }>({ cmd: 'drain', jobs: DRAIN_JOBS, concurrency: CONCURRENCY, ...(key === 'bullmq6retention' ? { opts: SWITCHBOARD_JOB_OPTIONS } : {}) });
@@ -182,12 +189,14 @@ export async function runE2e(options: E2eOptions, log: (line: string) => void): 
     }
     report.push('', '| throughput | median per s | min–max |', '| --- | --- | --- |');
     report.push(`| Switchboard end to end (gateway and worker processes): webhooks at saturation until every one has run (events/s) | ${fmt(median(drain.switchboard!))} | ${range(drain.switchboard!)} |`);
+    report.push(`| The same pipeline with a bare BullMQ 6 worker (same concurrency) running the jobs our gateway writes (events/s) | ${fmt(median(drain.bareWorker!))} | ${range(drain.bareWorker!)} |`);
     report.push(`| BullMQ 6 worker draining a full queue | ${fmt(median(drain.bullmq6!))} | ${range(drain.bullmq6!)} |`);
     report.push(`| BullMQ 6 worker draining a full queue of jobs with Switchboard's options (3 attempts with backoff, removed once completed, failed ones kept) | ${fmt(median(drain.bullmq6retention!))} | ${range(drain.bullmq6retention!)} |`);
     report.push(`| BullMQ 5 worker draining a full queue | ${fmt(median(drain.bullmq5!))} | ${range(drain.bullmq5!)} |`);
     report.push('');
     report.push(`- latency, request received → function start, against BullMQ 6's add → processor start with the same topology (producer and worker processes): p50 ${paired(latency.switchboard!.p50, latency.bullmq6two!.p50)}× (target ≤ 1.3×; ratio of the medians ${ratio(latency.switchboard!.p50, latency.bullmq6two!.p50)}×), p99 ${paired(latency.switchboard!.p99, latency.bullmq6two!.p99)}× (target ≤ 2×; ratio of the medians ${ratio(latency.switchboard!.p99, latency.bullmq6two!.p99)}×), each the median of the rounds' paired ratios (the two run side by side in every round); against BullMQ in one process: p50 ${ratio(latency.switchboard!.p50, latency.bullmq6!.p50)}×, p99 ${ratio(latency.switchboard!.p99, latency.bullmq6!.p99)}×`);
     report.push(`- sustained end to end against a raw BullMQ 6 worker's drain, the median of the rounds' paired ratios: ${paired(drain.switchboard!, drain.bullmq6!)}× (target ≥ 0.45×; ratio of the medians ${ratio(drain.switchboard!, drain.bullmq6!)}×); against the same worker on jobs with Switchboard's options: ${paired(drain.switchboard!.filter(evenRound), drain.bullmq6retention!)}× (${drain.switchboard!.length} rounds paired with BullMQ 6's drain, ${drain.bullmq6retention!.length} with the drain of jobs with our options)`);
+    report.push(`- our worker against BullMQ's own in the same pipeline (our gateway, each with its own queue, paired rounds): ${paired(drain.switchboard!, drain.bareWorker!)}× the rate (ratio of the medians ${ratio(drain.switchboard!, drain.bareWorker!)}×)`);
     report.push(`- BullMQ 5 against 6: drain ${paired(drain.bullmq5!, drain.bullmq6!.filter(oddRound))}× (paired rounds), add → processor p50 ${ratio(latency.bullmq5!.p50, latency.bullmq6!.p50)}×`);
     report.push(`- overload (${options.seconds * 2} s at saturation against a worker that runs about 500 events/s, high-water mark 2,000): ${fmt(overload.ok)} accepted, ${fmt(overload.non2xx)} refused with 503, p99 ${overload.p99} ms, Redis memory growth over the second half ${growth.toFixed(1)} MiB`);
     report.push(`- nothing lost: ${lost ? 'FAILED — some accepted events did not run' : 'every accepted event ran'}`);
