@@ -3,7 +3,7 @@
 // worker in place of ours. Answers the bench's messages as switchboard.mjs does.
 import { Worker } from 'bullmq';
 import { exitWithBench } from './exit-with-bench.mjs';
-import noop, { statsMessage, untilRuns } from './noop-function.mjs';
+import noop, { answerRunsMessage } from './noop-function.mjs';
 
 const worker = new Worker('fn.noop', (job) => noop(job.data), {
   connection: { url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' },
@@ -11,9 +11,6 @@ const worker = new Worker('fn.noop', (job) => noop(job.data), {
   concurrency: Number(process.env.CONCURRENCY ?? 50),
 });
 await worker.waitUntilReady();
-process.on('message', (message) => {
-  if (typeof message === 'object' && message?.until !== undefined) return void untilRuns(message.until).then((answer) => process.send?.(answer));
-  process.send?.(statsMessage(message));
-});
+process.on('message', answerRunsMessage);
 exitWithBench(() => worker.close());
 console.log('READY 0');

@@ -24,7 +24,7 @@ export default async (event) => {
 };
 
 /** Resolves once `count` runs have started (or after `timeoutMs`), with the answer to 'runs'. */
-export function untilRuns(count, timeoutMs = 30_000) {
+function untilRuns(count, timeoutMs = 30_000) {
   return new Promise((resolve) => {
     const reached = () => {
       clearTimeout(timer);
@@ -38,10 +38,16 @@ export function untilRuns(count, timeoutMs = 30_000) {
 }
 
 /** Answers the bench's IPC messages: 'stats' (latencies from the send in ms, start times by event id, runs so far) and 'reset'. */
-export function statsMessage(message) {
+function statsMessage(message) {
   if (message === 'reset') {
     state.started = [];
     state.startedAt = {};
   }
   return message === 'stats' ? { runs: state.runs, latencies: state.started, startedAt: state.startedAt } : { runs: state.runs, latencies: [] };
+}
+
+/** Answers a bench message about the runs: `{ until }` once that many have run, the others with `statsMessage`. */
+export function answerRunsMessage(message) {
+  if (typeof message === 'object' && message?.until !== undefined) return void untilRuns(message.until).then((answer) => process.send?.(answer));
+  process.send?.(statsMessage(message));
 }

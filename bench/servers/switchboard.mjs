@@ -42,7 +42,7 @@ const sb = await startSwitchboard({
   listen: { host: '127.0.0.1', port: Number(process.env.PORT ?? 0) },
   importModule: (specifier) => import(specifier),
 });
-const { statsMessage, untilRuns } = await import('./noop-function.mjs');
+const { answerRunsMessage } = await import('./noop-function.mjs');
 // When each request had arrived, body included (GitHub delivery id, which becomes the event id →
 // epoch ms): the end-to-end latency runs from here to the function's start, as the performance issue
 // defines it. Recorded only between the messages 'reset' and 'received' (the latency rounds): the map
@@ -56,7 +56,6 @@ sb.gateway?.app.server.on('request', (request) => {
   if (typeof id === 'string') request.once('end', () => (receivedAt[id] = now()));
 });
 process.on('message', (message) => {
-  if (typeof message === 'object' && message?.until !== undefined) return void untilRuns(message.until).then((answer) => process.send?.(answer));
   if (message === 'received') {
     recording = false;
     return process.send?.({ receivedAt });
@@ -65,7 +64,7 @@ process.on('message', (message) => {
     for (const id of Object.keys(receivedAt)) delete receivedAt[id];
     recording = true;
   }
-  process.send?.(statsMessage(message));
+  answerRunsMessage(message);
 });
 console.log(`READY ${sb.url ? new URL(sb.url).port : 0}`);
 exitWithBench(() => sb.close());
