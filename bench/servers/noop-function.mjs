@@ -23,21 +23,21 @@ export default async (event) => {
   return null;
 };
 
-/** Resolves once `count` runs have started (or after `timeoutMs`), with the answer to 'runs'. */
-function untilRuns(count, timeoutMs = 30_000) {
+/** Resolves once `count` runs have started (or after 30 s), with the answer to 'runs'. */
+function untilRuns(count) {
   return new Promise((resolve) => {
     const reached = () => {
       clearTimeout(timer);
       waiter = undefined;
       resolve(statsMessage('runs'));
     };
-    const timer = setTimeout(reached, timeoutMs);
+    const timer = setTimeout(reached, 30_000);
     if (state.runs >= count) reached();
     else waiter = { count, reached };
   });
 }
 
-/** Answers the bench's IPC messages: 'stats' (latencies from the send in ms, start times by event id, runs so far) and 'reset'. */
+/** The answer to 'stats' (latencies from the send in ms, start times by event id, runs so far), 'reset' (which clears them) and 'runs'. */
 function statsMessage(message) {
   if (message === 'reset') {
     state.started = [];
