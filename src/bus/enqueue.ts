@@ -104,7 +104,8 @@ for i = 0, n - 1 do
   elseif remembered[i + 1] or taken[jobKey] or (someExist and rcall('EXISTS', jobKey) == 1) then
     results[i + 1] = 0
   else
-    rcall('HSET', jobKey, 'name', ARGV[b + 2], 'data', ARGV[b + 3], 'opts', '{"jobId":"' .. jobId .. '",' .. q.tail, 'timestamp', now, 'delay', 0, 'priority', 0)
+    -- Constant numbers as strings: Redis would format each Lua number argument anew (snprintf) for every job.
+    rcall('HSET', jobKey, 'name', ARGV[b + 2], 'data', ARGV[b + 3], 'opts', '{"jobId":"' .. jobId .. '",' .. q.tail, 'timestamp', now, 'delay', '0', 'priority', '0')
     taken[jobKey] = true
     q.waiting = q.waiting + 1
     q.added[#q.added + 1] = jobId
@@ -128,7 +129,7 @@ for _, q in ipairs(queues) do
     if q.events then
       for _, jobId in ipairs(q.added) do rcall('XADD', q.key .. 'events', 'MAXLEN', '~', q.maxEvents, '*', 'event', 'waiting', 'jobId', jobId) end
     end
-    if not q.blocked then rcall('ZADD', q.key .. 'marker', 0, '0') end
+    if not q.blocked then rcall('ZADD', q.key .. 'marker', '0', '0') end
   end
 end
 return results
