@@ -46,7 +46,7 @@ for q = 1, nq do
   local blocked = meta[1] and true or false
   if not blocked and meta[2] then blocked = rcall('LLEN', qk .. 'active') >= tonumber(meta[2]) end
   queues[q] = { key = qk, tail = ARGV[b + 1], highWater = tonumber(ARGV[b + 2]), events = ARGV[b + 3] == '1', blocked = blocked,
-    maxEvents = tonumber(meta[3] or 10000), waiting = rcall('LLEN', qk .. 'wait'), added = {} }
+    maxEvents = meta[3] or '10000', waiting = rcall('LLEN', qk .. 'wait'), added = {} }
 end
 local j0 = 3 + nq * 4
 local n = tonumber(ARGV[j0])
@@ -104,7 +104,7 @@ for i = 0, n - 1 do
   elseif remembered[i + 1] or taken[jobKey] or (someExist and rcall('EXISTS', jobKey) == 1) then
     results[i + 1] = 0
   else
-    -- Constant numbers as strings: Redis would format each Lua number argument anew (snprintf) for every job.
+    -- Constant numbers as strings (here and in the XADD's MAXLEN): Redis formats each Lua number argument anew (snprintf).
     rcall('HSET', jobKey, 'name', ARGV[b + 2], 'data', ARGV[b + 3], 'opts', '{"jobId":"' .. jobId .. '",' .. q.tail, 'timestamp', now, 'delay', '0', 'priority', '0')
     taken[jobKey] = true
     q.waiting = q.waiting + 1
