@@ -5,7 +5,7 @@ import type { CloudEvent } from '../src/events/cloudevent.js';
 import { QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { coalesceWrites } from '../src/bus/redis.js';
-import { BatchingEnqueuer, EnqueueTimeoutError, type JobSpec, type QueueTarget } from '../src/bus/enqueue.js';
+import { BatchingEnqueuer, dedupSetKey, EnqueueTimeoutError, type JobSpec, type QueueTarget } from '../src/bus/enqueue.js';
 import { Journal, JOURNAL_MAX_BATCH, journalLayout, segmentCapacity } from '../src/ops/journal.js';
 import { bootSwitchboard, captureLogs, dedupHolders, deleteKeys, functionConfig, REDIS_URL, uniquePrefix, waitFor } from './helpers/index.js';
 
@@ -48,7 +48,9 @@ describe('fast path', () => {
     const seen = new Set<string>();
     const worker = new Worker('fn.a', async (job) => {
       seen.add((job.data as CloudEvent).id);
-      expect(job.opts).toMatchObject({ attempts: 2, backoff: { type: 'fixed', delay: 10 }, jobId: job.id });
+      // As BullMQ stores the options of a job added without a custom id: the id is the key's.
+      expect(job.opts).toMatchObject({ attempts: 2, backoff: { type: 'fixed', delay: 10 } });
+      expect(job.opts.jobId).toBeUndefined();
       expect(job.id).toBe(jobIdFor('a', job.data as CloudEvent));
     }, { connection: { url: REDIS_URL }, prefix, concurrency: 50 });
     try {
@@ -584,7 +586,7 @@ test('job counts per function, in one pipeline, are the counts BullMQ itself giv
 
 describe('batching follows the event loop', () => {
   const prefix = uniquePrefix('turns');
-  const target: QueueTarget = { queueKey: `${prefix}:q:`, optsTail: '"attempts":1}', highWaterMark: 0, waitingEvents: false };
+  const target: QueueTarget = { queueKey: `${prefix}:q:`, opts: '{"attempts":1}', highWaterMark: 0, waitingEvents: false };
   const job = (id: string): JobSpec => ({ target, jobId: id, name: 'com.example.load', data: JSON.stringify({ id }), dedupTtlMs: 60_000 });
   /** The enqueue calls that reached Redis, with their job counts; `gate` holds each call until released. */
   const instrument = (redis: Redis, enqueuer: BatchingEnqueuer, gated = false) => {
@@ -595,7 +597,8 @@ describe('batching follows the event loop', () => {
     const real = withCommand.switchboardEnqueue.bind(redis);
     withCommand.switchboardEnqueue = (...args) => {
       const queues = Number(args[1]);
-      calls.push({ jobs: Number(args[2 + queues * 4]), timerHadFired: timerFired });
+      const groups = Number(args[2 + queues * 4]);
+      calls.push({ jobs: Number(args[3 + queues * 4 + groups * 3]), timerHadFired: timerFired });
       if (!gated) return real(...args);
       return new Promise((resolve, reject) => releases.push(() => real(...args).then(resolve, reject)));
     };
@@ -647,6 +650,41 @@ describe('batching follows the event loop', () => {
     expect(results.flat().every((r) => r === 1)).toBe(true);
     expect(await redis.llen(`${prefix}:q:wait`)).toBe(38);
     expect((await redis.lrange(`${prefix}:q:wait`, -3, -1)).reverse()).toEqual(['a', 'b', 'c']);
+  });
+
+  test('one call with jobs of several queues, names and windows, interleaved: each job keeps its name, each window its own dedup sets', async () => {
+    const t = instrument(redis, new BatchingEnqueuer(redis, 2000));
+    const other: QueueTarget = { queueKey: `${prefix}:r:`, opts: '{"attempts":3}', highWaterMark: 0, waitingEvents: false };
+    const spec = (to: QueueTarget, id: string, name: string, dedupTtlMs: number): JobSpec => ({ target: to, jobId: id, name, data: JSON.stringify({ id }), dedupTtlMs });
+    expect(await t.enqueuer.enqueue([spec(target, 'known', 'x', 60_000)])).toEqual([1]);
+    const before = Date.now();
+    const results = await Promise.all([
+      t.enqueuer.enqueue([spec(target, 'q1', 'x', 60_000), spec(other, 'r1', 'x', 60_000), spec(target, 'q2', 'y', 60_000)]),
+      t.enqueuer.enqueue([spec(target, 'q3', 'x', 8_000), spec(target, 'known', 'y', 60_000), spec(target, 'q1', 'y', 60_000)]),
+      t.enqueuer.enqueue([spec(other, 'r2', 'y', 8_000), spec(target, 'q4', 'x', 60_000)]),
+    ]);
+    expect(t.calls.map((c) => c.jobs)).toEqual([1, 8]);
+    // 'known' from the earlier call and 'q1' again in this one (another name, the same window) are duplicates.
+    expect(results).toEqual([[1, 1, 1], [1, 0, 0], [1, 1]]);
+    const stored = async (queueKey: string, id: string) => redis.hmget(`${queueKey}${id}`, 'name', 'opts');
+    expect(await stored(`${prefix}:q:`, 'q1')).toEqual(['x', '{"attempts":1}']);
+    expect(await stored(`${prefix}:q:`, 'q2')).toEqual(['y', '{"attempts":1}']);
+    expect(await stored(`${prefix}:q:`, 'q3')).toEqual(['x', '{"attempts":1}']);
+    expect(await stored(`${prefix}:q:`, 'q4')).toEqual(['x', '{"attempts":1}']);
+    expect(await stored(`${prefix}:r:`, 'r1')).toEqual(['x', '{"attempts":3}']);
+    expect(await stored(`${prefix}:r:`, 'r2')).toEqual(['y', '{"attempts":3}']);
+    expect((await redis.lrange(`${prefix}:q:wait`, 0, -1)).reverse()).toEqual(['known', 'q1', 'q2', 'q3', 'q4']);
+    expect((await redis.lrange(`${prefix}:r:wait`, 0, -1)).reverse()).toEqual(['r1', 'r2']);
+    // The call's sets: those of its time, which lies between `before` and `after` (the earlier call may share one).
+    const after = Date.now();
+    const members = async (queueKey: string, windowMs: number) => {
+      const keys = new Set([before, after].map((at) => dedupSetKey(queueKey, windowMs, at)));
+      return [...new Set((await Promise.all([...keys].map((key) => redis.smembers(key)))).flat())].filter((id) => id !== 'known').sort();
+    };
+    expect(await members(`${prefix}:q:`, 8_000)).toEqual(['q3']);
+    expect(await members(`${prefix}:r:`, 8_000)).toEqual(['r2']);
+    expect(await members(`${prefix}:q:`, 60_000)).toEqual(['q1', 'q2', 'q4']);
+    expect(await members(`${prefix}:r:`, 60_000)).toEqual(['r1']);
   });
 
   test('a call Redis does not answer in time fails its publishes and those queued behind it; its late answer is ignored and its slot is used again', async () => {

@@ -110,7 +110,7 @@ export class Bus {
       };
       this.targets.set(fn.name, {
         queueKey: `${this.prefix}:${fn.queue}:`,
-        optsTail: JSON.stringify(jobOptions).slice(1),
+        opts: JSON.stringify(jobOptions),
         highWaterMark: fn.highWaterMark ?? this.options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK,
         waitingEvents: this.options.waitingEvents ?? false,
       });
