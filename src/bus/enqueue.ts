@@ -28,8 +28,9 @@ import type { Redis } from 'ioredis';
 
 // ARGV: now, queueCount, then per queue: key prefix, job options JSON, high-water mark, 1 to write `waiting` events;
 // then groupCount, then per group: queue index (1-based), job name, dedup window ms; then jobCount, then per job:
-// group index (1-based), job id, data JSON. Values shared by jobs travel once per call: each argument costs a
-// conversion into Lua (3 per job instead of 5, and options without a per-job copy: 7.7 % less script time).
+// group index (1-based), job id, data JSON. What jobs share travels once per call: each argument costs a
+// conversion into Lua (three per job and one options string per queue took 7.7 % less script time than five
+// per job and options assembled per job).
 const ENQUEUE_LUA = `
 local rcall = redis.call
 -- callEach(command, key, values): the command with each value as an argument, in calls of 1,000 (Lua's unpack stops at 8,000).
@@ -294,7 +295,7 @@ export class BatchingEnqueuer {
     } else batch = this.queue.splice(0, count);
     const queueIndex = new Map<QueueTarget, number>();
     const queueArgs: (string | number)[] = [];
-    const groupIndex = new Map<QueueTarget, Map<string, Map<number, number>>>();
+    const groupIndex = new Map<QueueTarget, Map<string, number>>();
     const groupArgs: (string | number)[] = [];
     const jobArgs: (string | number)[] = [size];
     // Consecutive jobs mostly share their group (one connector's events to one function): checked first.
@@ -333,7 +334,7 @@ export class BatchingEnqueuer {
     job: JobSpec,
     queueIndex: Map<QueueTarget, number>,
     queueArgs: (string | number)[],
-    groupIndex: Map<QueueTarget, Map<string, Map<number, number>>>,
+    groupIndex: Map<QueueTarget, Map<string, number>>,
     groupArgs: (string | number)[],
   ): number {
     const { target } = job;
@@ -342,15 +343,14 @@ export class BatchingEnqueuer {
       queue = queueIndex.size + 1;
       queueIndex.set(target, queue);
       queueArgs.push(target.queueKey, target.opts, target.highWaterMark, target.waitingEvents ? 1 : 0);
+      groupIndex.set(target, new Map());
     }
-    let byName = groupIndex.get(target);
-    if (!byName) groupIndex.set(target, (byName = new Map()));
-    let byWindow = byName.get(job.name);
-    if (!byWindow) byName.set(job.name, (byWindow = new Map()));
-    let group = byWindow.get(job.dedupTtlMs);
+    const groups = groupIndex.get(target)!;
+    const key = `${job.dedupTtlMs} ${job.name}`;
+    let group = groups.get(key);
     if (group === undefined) {
       group = groupArgs.length / 3 + 1;
-      byWindow.set(job.dedupTtlMs, group);
+      groups.set(key, group);
       groupArgs.push(queue, job.name, job.dedupTtlMs);
     }
     return group;
