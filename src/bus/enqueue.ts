@@ -180,6 +180,9 @@ export interface JobSpec {
 /** Per job: 1 enqueued, 0 already known (duplicate), -1 refused (queue over its high-water mark). */
 export type EnqueueResult = 1 | 0 | -1;
 
+/** A call's queues: each one's 1-based index in the call and its groups' indexes by window and name. */
+type CallQueues = Map<QueueTarget, { index: number; groups: Map<string, number> }>;
+
 interface Pending {
   jobs: JobSpec[];
   deadline: number;
@@ -293,9 +296,8 @@ export class BatchingEnqueuer {
       batch = this.queue;
       this.queue = [];
     } else batch = this.queue.splice(0, count);
-    const queueIndex = new Map<QueueTarget, number>();
+    const queues: CallQueues = new Map();
     const queueArgs: (string | number)[] = [];
-    const groupIndex = new Map<QueueTarget, Map<string, number>>();
     const groupArgs: (string | number)[] = [];
     const jobArgs: (string | number)[] = [size];
     // Consecutive jobs mostly share their group (one connector's events to one function): checked first.
@@ -304,13 +306,13 @@ export class BatchingEnqueuer {
     for (const pending of batch) {
       for (const j of pending.jobs) {
         if (!last || j.target !== last.target || j.name !== last.name || j.dedupTtlMs !== last.dedupTtlMs) {
-          lastGroup = this.groupOf(j, queueIndex, queueArgs, groupIndex, groupArgs);
+          lastGroup = this.groupOf(j, queues, queueArgs, groupArgs);
           last = j;
         }
         jobArgs.push(lastGroup, j.jobId, j.data);
       }
     }
-    const args = [Date.now(), queueIndex.size, ...queueArgs, groupArgs.length / 3, ...groupArgs, ...jobArgs];
+    const args = [Date.now(), queues.size, ...queueArgs, groupArgs.length / 3, ...groupArgs, ...jobArgs];
     const slot = this.calls.indexOf(undefined);
     this.calls[slot] = batch;
     this.redis.switchboardEnqueue(...args).then(
@@ -330,28 +332,20 @@ export class BatchingEnqueuer {
   }
 
   /** The 1-based index of the job's group (queue, name, window) in this call, added to the call's arguments if new. */
-  private groupOf(
-    job: JobSpec,
-    queueIndex: Map<QueueTarget, number>,
-    queueArgs: (string | number)[],
-    groupIndex: Map<QueueTarget, Map<string, number>>,
-    groupArgs: (string | number)[],
-  ): number {
+  private groupOf(job: JobSpec, queues: CallQueues, queueArgs: (string | number)[], groupArgs: (string | number)[]): number {
     const { target } = job;
-    let queue = queueIndex.get(target);
-    if (queue === undefined) {
-      queue = queueIndex.size + 1;
-      queueIndex.set(target, queue);
+    let queue = queues.get(target);
+    if (!queue) {
+      queue = { index: queues.size + 1, groups: new Map() };
+      queues.set(target, queue);
       queueArgs.push(target.queueKey, target.opts, target.highWaterMark, target.waitingEvents ? 1 : 0);
-      groupIndex.set(target, new Map());
     }
-    const groups = groupIndex.get(target)!;
     const key = `${job.dedupTtlMs} ${job.name}`;
-    let group = groups.get(key);
+    let group = queue.groups.get(key);
     if (group === undefined) {
       group = groupArgs.length / 3 + 1;
-      groups.set(key, group);
-      groupArgs.push(queue, job.name, job.dedupTtlMs);
+      queue.groups.set(key, group);
+      groupArgs.push(queue.index, job.name, job.dedupTtlMs);
     }
     return group;
   }
