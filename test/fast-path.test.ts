@@ -5,9 +5,9 @@ import type { CloudEvent } from '../src/events/cloudevent.js';
 import { QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { coalesceWrites } from '../src/bus/redis.js';
-import { BatchingEnqueuer, dedupSetKey, EnqueueTimeoutError, type JobSpec, type QueueTarget } from '../src/bus/enqueue.js';
+import { BatchingEnqueuer, EnqueueTimeoutError, type JobSpec, type QueueTarget } from '../src/bus/enqueue.js';
 import { Journal, JOURNAL_MAX_BATCH, journalLayout, segmentCapacity } from '../src/ops/journal.js';
-import { bootSwitchboard, captureLogs, dedupHolders, deleteKeys, functionConfig, REDIS_URL, uniquePrefix, waitFor } from './helpers/index.js';
+import { bootSwitchboard, captureLogs, dedupHolders, dedupSetsBetween, deleteKeys, functionConfig, REDIS_URL, uniquePrefix, waitFor } from './helpers/index.js';
 
 const fn = (name: string, extra: Partial<FunctionConfig> = {}): FunctionConfig => functionConfig(name, { concurrency: 50, ...extra });
 const event = (id: string): CloudEvent => ({ specversion: '1.0', id, source: '/load', type: 'com.example.load', data: { id } });
@@ -678,8 +678,8 @@ describe('batching follows the event loop', () => {
     // The call's sets: those of its time, which lies between `before` and `after` (the earlier call may share one).
     const after = Date.now();
     const members = async (queueKey: string, windowMs: number) => {
-      const keys = new Set([before, after].map((at) => dedupSetKey(queueKey, windowMs, at)));
-      return [...new Set((await Promise.all([...keys].map((key) => redis.smembers(key)))).flat())].filter((id) => id !== 'known').sort();
+      const keys = dedupSetsBetween(queueKey, windowMs, before, after);
+      return [...new Set((await Promise.all(keys.map((key) => redis.smembers(key)))).flat())].filter((id) => id !== 'known').sort();
     };
     expect(await members(`${prefix}:q:`, 8_000)).toEqual(['q3']);
     expect(await members(`${prefix}:r:`, 8_000)).toEqual(['r2']);

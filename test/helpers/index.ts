@@ -31,13 +31,15 @@ export async function deleteKeys(prefix: string, url = REDIS_URL): Promise<void>
   }
 }
 
-/**
- * The dedup sets that hold a job id published between `before` and `after` (ms): the quarters of the
- * window those times fall in, each checked once.
- */
+/** The dedup sets a publish between `before` and `after` (ms) may write: the quarters of the window those times fall in, each once. */
+export function dedupSetsBetween(queueKey: string, windowMs: number, before: number, after: number): string[] {
+  return [...new Set([before, after].map((at) => dedupSetKey(queueKey, windowMs, at)))];
+}
+
+/** The dedup sets that hold a job id published between `before` and `after` (ms). */
 export async function dedupHolders(redis: Redis, queueKey: string, windowMs: number, jobId: string, before: number, after: number): Promise<string[]> {
   const holders: string[] = [];
-  for (const key of new Set([before, after].map((at) => dedupSetKey(queueKey, windowMs, at)))) if (await redis.sismember(key, jobId)) holders.push(key);
+  for (const key of dedupSetsBetween(queueKey, windowMs, before, after)) if (await redis.sismember(key, jobId)) holders.push(key);
   return holders;
 }
 
