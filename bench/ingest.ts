@@ -18,15 +18,20 @@ export const ingestTargets: Target[] = [
   { name: 'switchboard', script: 'switchboard.mjs', prefix: `bench-sb-${RUN}`, queueKey: `bench-sb-${RUN}:fn.noop` },
   { name: 'switchboard, journal off', script: 'switchboard.mjs', prefix: `bench-sbnj-${RUN}`, queueKey: `bench-sbnj-${RUN}:fn.noop`, env: { JOURNAL: 'off' } },
   { name: 'switchboard, 1,000 connectors', script: 'switchboard.mjs', prefix: `bench-sbk-${RUN}`, queueKey: `bench-sbk-${RUN}:fn.noop`, env: { SCALE: '1000' } },
-  // The two compared run twice, each as a second process: now and then one process of several identical
-  // ones runs 20–40 % dearer for many rounds (its young collections promote most of what it allocates),
-  // which with one process a side decided a whole suite's ratios.
+  // The targets of the ratios run twice, each as a second process: now and then one process of several
+  // identical ones runs 20–40 % dearer for many rounds (its young collections promote most of what it
+  // allocates), which with one process a side decided a whole suite's ratios.
   { name: 'naive, second process', script: 'naive.mjs', prefix: `bench-naive2-${RUN}`, queueKey: `bench-naive2-${RUN}:naive` },
   { name: 'switchboard, second process', script: 'switchboard.mjs', prefix: `bench-sb2-${RUN}`, queueKey: `bench-sb2-${RUN}:fn.noop` },
+  { name: 'switchboard, 1,000 connectors, second process', script: 'switchboard.mjs', prefix: `bench-sbk2-${RUN}`, queueKey: `bench-sbk2-${RUN}:fn.noop`, env: { SCALE: '1000' } },
 ];
 
 /** Each compared target with its second process: ratios pair the first processes' rounds, and the second ones'. */
-const SECOND: Record<string, string> = { naive: 'naive, second process', switchboard: 'switchboard, second process' };
+const SECOND: Record<string, string> = {
+  naive: 'naive, second process',
+  switchboard: 'switchboard, second process',
+  'switchboard, 1,000 connectors': 'switchboard, 1,000 connectors, second process',
+};
 
 interface Row {
   rps: number[];
