@@ -11,27 +11,29 @@ export interface IngestOptions {
   connections: number;
 }
 
-export const ingestTargets: Target[] = [
+const ingestFirsts: Target[] = [
   { name: 'ceiling', script: 'ceiling.mjs', prefix: `bench-ceiling-${RUN}` },
   { name: 'batching floor', script: 'floor.mjs', prefix: `bench-floor-${RUN}`, queueKey: `bench-floor-${RUN}:floor` },
   { name: 'naive', script: 'naive.mjs', prefix: `bench-naive-${RUN}`, queueKey: `bench-naive-${RUN}:naive` },
   { name: 'switchboard', script: 'switchboard.mjs', prefix: `bench-sb-${RUN}`, queueKey: `bench-sb-${RUN}:fn.noop` },
   { name: 'switchboard, journal off', script: 'switchboard.mjs', prefix: `bench-sbnj-${RUN}`, queueKey: `bench-sbnj-${RUN}:fn.noop`, env: { JOURNAL: 'off' } },
   { name: 'switchboard, 1,000 connectors', script: 'switchboard.mjs', prefix: `bench-sbk-${RUN}`, queueKey: `bench-sbk-${RUN}:fn.noop`, env: { SCALE: '1000' } },
-  // The targets of the ratios run twice, each as a second process: now and then one process of several
-  // identical ones runs 20–40 % dearer for many rounds (its young collections promote most of what it
-  // allocates), which with one process a side decided a whole suite's ratios.
-  { name: 'naive, second process', script: 'naive.mjs', prefix: `bench-naive2-${RUN}`, queueKey: `bench-naive2-${RUN}:naive` },
-  { name: 'switchboard, second process', script: 'switchboard.mjs', prefix: `bench-sb2-${RUN}`, queueKey: `bench-sb2-${RUN}:fn.noop` },
-  { name: 'switchboard, 1,000 connectors, second process', script: 'switchboard.mjs', prefix: `bench-sbk2-${RUN}`, queueKey: `bench-sbk2-${RUN}:fn.noop`, env: { SCALE: '1000' } },
 ];
 
-/** Each compared target with its second process: ratios pair the first processes' rounds, and the second ones'. */
-const SECOND: Record<string, string> = {
-  naive: 'naive, second process',
-  switchboard: 'switchboard, second process',
-  'switchboard, 1,000 connectors': 'switchboard, 1,000 connectors, second process',
-};
+/**
+ * The targets of the ratios run twice, the second time as `<name>, second process`: now and then one
+ * process of several identical ones runs 20–40 % dearer for many rounds (its young collections promote
+ * most of what it allocates), which with one process a side decided a whole suite's ratios.
+ */
+const TWINNED = new Set(['naive', 'switchboard', 'switchboard, 1,000 connectors']);
+const secondName = (name: string) => `${name}, second process`;
+
+export const ingestTargets: Target[] = [
+  ...ingestFirsts,
+  ...ingestFirsts
+    .filter((t) => TWINNED.has(t.name))
+    .map((t) => ({ ...t, name: secondName(t.name), prefix: `${t.prefix}-2`, ...(t.queueKey ? { queueKey: t.queueKey.replace(t.prefix, `${t.prefix}-2`) } : {}) })),
+];
 
 interface Row {
   rps: number[];
@@ -108,8 +110,9 @@ export async function runIngest(options: IngestOptions, log: (line: string) => v
     // rounds pair with the other side's process of the same rank (or its only one).
     const roundRatios = (name: string, baseName: string, key: 'rps' | 'cpuPerEvent') => {
       const firsts = pairedRatios(rows.get(name)![key], rows.get(baseName)![key]);
-      if (!SECOND[name] && !SECOND[baseName]) return firsts;
-      return [...firsts, ...pairedRatios(rows.get(SECOND[name] ?? name)![key], rows.get(SECOND[baseName] ?? baseName)![key])];
+      if (!TWINNED.has(name) && !TWINNED.has(baseName)) return firsts;
+      const second = (n: string) => rows.get(TWINNED.has(n) ? secondName(n) : n)![key];
+      return [...firsts, ...pairedRatios(second(name), second(baseName))];
     };
     const ratio = (name: string, baseName: string, key: 'rps' | 'cpuPerEvent') => median(roundRatios(name, baseName, key));
     report.push('');
