@@ -76,14 +76,15 @@ export async function runIngest(options: IngestOptions, log: (line: string) => v
     }
     // Steady low load: batching must not make a lone request wait. Only the two compared run: an idle
     // neighbour on the same core (a gateway's idle heap trim a minute after its last round, say) would
-    // land in whichever one's p99 it hits.
+    // land in whichever one's p99 it hits. Twice as many rounds as at saturation: both endpoints' p99
+    // moves by several milliseconds from round to round on a noisy VM, and the target is 1 ms.
     for (const [name, server] of servers) {
       if (name === 'naive' || name === 'switchboard') continue;
       await stopServer(server);
       servers.delete(name);
     }
     const steady = new Map<string, { p50: number[]; p99: number[] }>();
-    for (let round = 0; round < options.rounds; round++) {
+    for (let round = 0; round < options.rounds * 2; round++) {
       for (const name of alternate(['naive', 'switchboard'], round)) {
         const r = await pacedLoad(servers.get(name)!.port, { seconds: options.seconds, rate: 1000 });
         rows.get(name)!.accepted += r.ok;
@@ -123,7 +124,7 @@ export async function runIngest(options: IngestOptions, log: (line: string) => v
     report.push(`- 1,000 connectors and functions against 1 of each: throughput ${ratio('switchboard, 1,000 connectors', 'switchboard', 'rps').toFixed(2)}× (target ≥ 0.95×)`);
     const s = (name: string) => steady.get(name)!;
     const d = (key: 'p50' | 'p99') => median(s('switchboard')[key]) - median(s('naive')[key]);
-    report.push(`- steady 1,000 req/s (paced, open loop), medians of ${options.rounds} rounds: naive p50 ${median(s('naive').p50).toFixed(2)} ms, p99 ${median(s('naive').p99).toFixed(2)} ms; switchboard p50 ${median(s('switchboard').p50).toFixed(2)} ms, p99 ${median(s('switchboard').p99).toFixed(2)} ms: ${d('p50') >= 0 ? '+' : ''}${d('p50').toFixed(2)} ms and ${d('p99') >= 0 ? '+' : ''}${d('p99').toFixed(2)} ms (target ≤ +0.1 ms and ≤ +1 ms)`);
+    report.push(`- steady 1,000 req/s (paced, open loop), medians of ${options.rounds * 2} rounds: naive p50 ${median(s('naive').p50).toFixed(2)} ms, p99 ${median(s('naive').p99).toFixed(2)} ms; switchboard p50 ${median(s('switchboard').p50).toFixed(2)} ms, p99 ${median(s('switchboard').p99).toFixed(2)} ms: ${d('p50') >= 0 ? '+' : ''}${d('p50').toFixed(2)} ms and ${d('p99') >= 0 ? '+' : ''}${d('p99').toFixed(2)} ms (target ≤ +0.1 ms and ≤ +1 ms)`);
     report.push(`- nothing lost: ${lost ? 'FAILED — some accepted events are not in Redis' : 'every 2xx is a job in Redis'}`);
   } finally {
     for (const s of servers.values()) await stopServer(s);

@@ -50,11 +50,16 @@ export interface Server {
 const running = new Set<Server>();
 const usedPrefixes = new Set<string>();
 
-/** Starts a target; BENCH_NODE_FLAGS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) go to its node. */
-export async function startServer(target: Target): Promise<Server> {
+/**
+ * Starts a target; BENCH_NODE_FLAGS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) go to its node. Pinned
+ * runs put it on the targets' core, or with `onGeneratorCore` on the load generator's (a target that
+ * idles while the others are measured).
+ */
+export async function startServer(target: Target, { onGeneratorCore = false } = {}): Promise<Server> {
   usedPrefixes.add(target.prefix);
   const node = [process.execPath, ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), path.join(here, 'servers', target.script)];
-  const command = targetsCore === undefined ? node : ['taskset', '-c', String(targetsCore), ...node];
+  const core = onGeneratorCore ? generatorCore : targetsCore;
+  const command = core === undefined ? node : ['taskset', '-c', String(core), ...node];
   const child = spawn(command[0]!, command.slice(1), {
     env: { ...process.env, PREFIX: target.prefix, REDIS_URL, BENCH_SECRET: SECRET, PORT: '0', ...target.env },
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
@@ -96,6 +101,7 @@ export function cleanUpOnInterrupt(): void {
 
 /** With `--pin`: the core targets (and a local Redis) run on; the bench itself runs on another. */
 let targetsCore: number | undefined;
+let generatorCore: number | undefined;
 let redisAffinity: { pid: number; cpus: string } | undefined;
 
 const affinityOf = (pid: number) => /list: (\S+)/.exec(execFileSync('taskset', ['-pc', String(pid)], { encoding: 'utf8' }))?.[1] ?? '';
@@ -104,6 +110,7 @@ export const pinning = {
   async start(): Promise<{ generator: number; targets: number }> {
     if (os.cpus().length < 2) throw new Error('--pin needs at least 2 cores');
     execFileSync('taskset', ['-pc', '0', String(process.pid)]);
+    generatorCore = 0;
     targetsCore = 1;
     const pid = Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]);
     try {

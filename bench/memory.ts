@@ -26,29 +26,70 @@ const SETTLE_MS = 50_000;
 /** After traffic the idle heap trim waits a minute of idleness (src/ops/idle-heap-trim.ts), checked every 10 s. */
 const SETTLE_AFTER_LOAD_MS = 80_000;
 
-export async function runMemory(options: { minutes: number }, log: (line: string) => void): Promise<{ report: string[] }> {
-  const report: string[] = ['| process (compiled, no tsx) | RSS MiB 3 s after start | idle RSS MiB (50 s without traffic) | idle RSS MiB, 80 s after 10 s at 1,000 req/s |', '| --- | --- | --- | --- |'];
+/** The idle-memory targets' two timed phases, after `startMemory`. */
+export interface MemoryPhases {
+  /** Once 50 s have passed since the start: reads the idle RSS, then 10 s at 1,000 req/s for each target. */
+  load(): Promise<void>;
+  /** Once 80 s have passed since the load: reads the RSS after load, stops the targets, and reports. */
+  finish(): Promise<string[]>;
+  /** Stops the targets and deletes their keys (once; `finish` does it too). */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the idle-memory targets. In a whole suite they start first, on the load generator's core, and
+ * their idle minutes pass while the other sections run (two of the suite's ten minutes were waits);
+ * the sections measured on the targets' core are untouched, and an idle process's RSS does not depend
+ * on which core it idles on.
+ */
+export async function startMemory(log: (line: string) => void, { besideOthers = false } = {}): Promise<MemoryPhases> {
   // The targets start side by side and idle together: each is its own process, and this saves minutes.
-  const servers = await Promise.all(idleTargets.map((t) => startServer(t)));
-  try {
-    await sleep(3000);
-    const startup = servers.map((s) => rssMiB(s.child.pid!));
-    await sleep(SETTLE_MS - 3000);
-    const idle = servers.map((s) => rssMiB(s.child.pid!));
-    for (const s of servers) {
-      const r = await pacedLoad(s.port, { seconds: 10, rate: 1000 });
-      if (r.non2xx > 0) log(`memory: ${r.non2xx} requests not accepted`);
-    }
-    await sleep(SETTLE_AFTER_LOAD_MS);
-    const afterLoad = servers.map((s) => rssMiB(s.child.pid!));
-    idleTargets.forEach((t, i) => {
-      report.push(`| ${t.name} | ${startup[i]!.toFixed(0)} | ${idle[i]!.toFixed(0)} | ${afterLoad[i]!.toFixed(0)} |`);
-      log(`RSS ${t.name}: ${startup[i]!.toFixed(0)} MiB at start, ${idle[i]!.toFixed(0)} MiB idle, ${afterLoad[i]!.toFixed(0)} MiB idle after load`);
-    });
-  } finally {
-    for (const s of servers) await stopServer(s);
-    for (const t of idleTargets) await deletePrefix(t.prefix);
-  }
+  const servers = await Promise.all(idleTargets.map((t) => startServer(t, { onGeneratorCore: besideOthers })));
+  const started = Date.now();
+  let stopped: Promise<void> | undefined;
+  const stop = () =>
+    (stopped ??= (async () => {
+      for (const s of servers) await stopServer(s);
+      for (const t of idleTargets) await deletePrefix(t.prefix);
+    })());
+  const until = (from: number, ms: number) => sleep(Math.max(0, from + ms - Date.now()));
+  await sleep(3000);
+  const startup = servers.map((s) => rssMiB(s.child.pid!));
+  let idle: number[] = [];
+  let loaded = 0;
+  return {
+    async load() {
+      await until(started, SETTLE_MS);
+      idle = servers.map((s) => rssMiB(s.child.pid!));
+      for (const s of servers) {
+        const r = await pacedLoad(s.port, { seconds: 10, rate: 1000 });
+        if (r.non2xx > 0) log(`memory: ${r.non2xx} requests not accepted`);
+      }
+      loaded = Date.now();
+    },
+    async finish() {
+      try {
+        await until(loaded, SETTLE_AFTER_LOAD_MS);
+        const afterLoad = servers.map((s) => rssMiB(s.child.pid!));
+        const report = ['| process (compiled, no tsx) | RSS MiB 3 s after start | idle RSS MiB (50 s or more without traffic) | idle RSS MiB, 80 s or more after 10 s at 1,000 req/s |', '| --- | --- | --- | --- |'];
+        idleTargets.forEach((t, i) => {
+          report.push(`| ${t.name} | ${startup[i]!.toFixed(0)} | ${idle[i]!.toFixed(0)} | ${afterLoad[i]!.toFixed(0)} |`);
+          log(`RSS ${t.name}: ${startup[i]!.toFixed(0)} MiB at start, ${idle[i]!.toFixed(0)} MiB idle, ${afterLoad[i]!.toFixed(0)} MiB idle after load`);
+        });
+        return report;
+      } finally {
+        await stop();
+      }
+    },
+    stop,
+  };
+}
+
+/** The idle-memory phases on their own, then (with `minutes`) the long run at a steady rate. */
+export async function runMemory(options: { minutes: number; phases?: MemoryPhases }, log: (line: string) => void): Promise<{ report: string[] }> {
+  const phases = options.phases ?? (await startMemory(log));
+  if (!options.phases) await phases.load();
+  const report = await phases.finish();
   if (options.minutes > 0) {
     const t: Target = { name: 'steady', script: 'switchboard.mjs', prefix: `bench-mem-s-${RUN}`, env: { ROLE: 'dev' } };
     const server = await startServer(t);
