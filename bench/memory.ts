@@ -37,14 +37,14 @@ export interface MemoryPhases {
 }
 
 /**
- * Starts the idle-memory targets. In a whole suite they start first, on the load generator's core, and
- * their idle minutes pass while the other sections run (two of the suite's ten minutes were waits);
- * the sections measured on the targets' core are untouched, and an idle process's RSS does not depend
- * on which core it idles on.
+ * Starts the idle-memory targets, on the load generator's core when pinned. A whole suite starts them
+ * first, and their idle minutes pass while the other sections run (two of the suite's ten minutes were
+ * waits): the sections measured on the targets' core are untouched, and an idle process's RSS does not
+ * depend on which core it idles on.
  */
-export async function startMemory(log: (line: string) => void, { besideOthers = false } = {}): Promise<MemoryPhases> {
+export async function startMemory(log: (line: string) => void): Promise<MemoryPhases> {
   // The targets start side by side and idle together: each is its own process, and this saves minutes.
-  const servers = await Promise.all(idleTargets.map((t) => startServer(t, { onGeneratorCore: besideOthers })));
+  const servers = await Promise.all(idleTargets.map((t) => startServer(t, { onGeneratorCore: true })));
   const started = Date.now();
   let stopped: Promise<void> | undefined;
   const stop = () =>

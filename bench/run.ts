@@ -41,7 +41,7 @@ const environment = `Node ${process.version}, BullMQ ${await version('bullmq')} 
 const sections: string[] = [`${environment}`, ''];
 let lost = false;
 // A whole suite starts the idle-memory targets first: their minutes of idling pass during the other sections.
-const memory = values.only ? undefined : await startMemory(log, { besideOthers: pinned !== undefined });
+const memory = values.only ? undefined : await startMemory(log);
 try {
   if (!values.only || values.only === 'ingest') {
     const r = await runIngest(options, log);
