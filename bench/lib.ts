@@ -109,9 +109,9 @@ const affinityOf = (pid: number) => /list: (\S+)/.exec(execFileSync('taskset', [
 export const pinning = {
   async start(): Promise<{ generator: number; targets: number }> {
     if (os.cpus().length < 2) throw new Error('--pin needs at least 2 cores');
-    execFileSync('taskset', ['-pc', '0', String(process.pid)]);
     generatorCore = 0;
     targetsCore = 1;
+    execFileSync('taskset', ['-pc', String(generatorCore), String(process.pid)]);
     const pid = Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]);
     try {
       // Only a Redis on this machine, and only if we may: restored when the suite ends.
@@ -122,7 +122,7 @@ export const pinning = {
     } catch {
       redisAffinity = undefined;
     }
-    return { generator: 0, targets: targetsCore };
+    return { generator: generatorCore, targets: targetsCore };
   },
   async stop(): Promise<void> {
     if (redisAffinity) execFileSync('taskset', ['-pc', redisAffinity.cpus, String(redisAffinity.pid)]);

@@ -85,10 +85,8 @@ export async function startMemory(log: (line: string) => void): Promise<MemoryPh
   };
 }
 
-/** The idle-memory phases on their own, then (with `minutes`) the long run at a steady rate. */
-export async function runMemory(options: { minutes: number; phases?: MemoryPhases }, log: (line: string) => void): Promise<{ report: string[] }> {
-  const phases = options.phases ?? (await startMemory(log));
-  if (!options.phases) await phases.load();
+/** The idle-memory report once the phases have loaded (`finish`), then (with `minutes`) the long run at a steady rate. */
+export async function runMemory(phases: MemoryPhases, options: { minutes: number }, log: (line: string) => void): Promise<{ report: string[] }> {
   const report = await phases.finish();
   if (options.minutes > 0) {
     const t: Target = { name: 'steady', script: 'switchboard.mjs', prefix: `bench-mem-s-${RUN}`, env: { ROLE: 'dev' } };

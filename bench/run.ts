@@ -40,8 +40,8 @@ const environment = `Node ${process.version}, BullMQ ${await version('bullmq')} 
 
 const sections: string[] = [`${environment}`, ''];
 let lost = false;
-// A whole suite starts the idle-memory targets first: their minutes of idling pass during the other sections.
-const memory = values.only ? undefined : await startMemory(log);
+// The idle-memory targets start first: in a whole suite their minutes of idling pass during the other sections.
+const memory = !values.only || values.only === 'memory' ? await startMemory(log) : undefined;
 try {
   if (!values.only || values.only === 'ingest') {
     const r = await runIngest(options, log);
@@ -54,8 +54,8 @@ try {
     sections.push('### End to end', '', ...r.report, '');
     lost ||= r.lost;
   }
-  if (!values.only || values.only === 'memory') {
-    const r = await runMemory({ minutes: Number(values['memory-minutes']), ...(memory ? { phases: memory } : {}) }, log);
+  if (memory) {
+    const r = await runMemory(memory, { minutes: Number(values['memory-minutes']) }, log);
     sections.push('### Memory', '', ...r.report, '');
   }
 } finally {
