@@ -17,6 +17,7 @@ import { httpRuntime } from './runtimes/http.js';
 import { isolatedRuntime } from './runtimes/isolated.js';
 import { loadNodeHandler, type ModuleImporter } from './runtimes/node.js';
 import { processRuntime } from './runtimes/process.js';
+import { promptWorkerClass } from './prompt-worker.js';
 import type { Runtime } from './runtimes/types.js';
 import type { Journal } from '../ops/journal.js';
 import type { Metrics } from '../ops/metrics.js';
@@ -136,7 +137,7 @@ export class FunctionWorkers {
     const runtime = await this.createRuntime(fn);
     const log = this.options.log.child({ [fn.runtime.kind === 'route' ? 'route' : 'function']: fn.name });
     const unit: FunctionUnit = { fn, runtime, log, observe: this.observerFor(fn), source: this.sourceOf(fn) };
-    const worker = new (bullmq().Worker)(fn.queue, (job: Job<CloudEvent>, token?: string) => this.run(unit, job, token), {
+    const worker = new (promptWorkerClass())(fn.queue, (job: Job<CloudEvent>, token?: string) => this.run(unit, job, token), {
       connection: workerConnectionOptions(this.options.redis),
       prefix: this.options.prefix,
       concurrency: fn.concurrency,

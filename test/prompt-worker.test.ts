@@ -1,0 +1,124 @@
+/**
+ * The worker class every function runs on: a BullMQ Worker that starts a job reaching an idle queue
+ * after one fetch, where BullMQ's own fetches twice first. Real Redis; counted on the worker's fetches
+ * (`moveToActive` calls), not on time.
+ */
+import { Queue, Worker, type Job } from 'bullmq';
+import { promptWorkerClass } from '../src/worker/prompt-worker.js';
+import { deleteKeys, REDIS_URL, uniquePrefix, waitFor } from './helpers/index.js';
+
+const connection = { url: REDIS_URL };
+
+/** A worker whose fetches are counted, and whether it is waiting for a job now, on a fresh queue. */
+function counted(WorkerClass: typeof Worker, prefix: string, concurrency: number, processor: (job: Job) => Promise<void>) {
+  const worker = new WorkerClass('q', processor, { connection, prefix, concurrency });
+  const backend = (worker as unknown as { backend: Record<'moveToActive' | 'waitForJob', (...args: unknown[]) => Promise<unknown>> }).backend;
+  const counts = { fetches: 0, waiting: false };
+  const moveToActive = backend.moveToActive.bind(backend);
+  backend.moveToActive = (...args) => {
+    counts.fetches++;
+    return moveToActive(...args);
+  };
+  const waitForJob = backend.waitForJob.bind(backend);
+  backend.waitForJob = async (...args) => {
+    counts.waiting = true;
+    try {
+      return await waitForJob(...args);
+    } finally {
+      counts.waiting = false;
+    }
+  };
+  return { worker, counts };
+}
+
+/** Adds one job to a queue whose worker is waiting; how many fetches the worker made before the job started. */
+async function fetchesBeforeStart(queue: Queue, counts: { fetches: number; waiting: boolean }, started: Map<string, number>, id: string): Promise<number> {
+  await waitFor(() => counts.waiting || undefined, 'the worker to wait for a job');
+  // The blocking command is sent right after the wait begins; give it time to reach Redis.
+  await new Promise((r) => setTimeout(r, 50));
+  const before = counts.fetches;
+  await queue.add('job', {}, { jobId: id });
+  return (await waitFor(() => started.get(id), `job ${id} to start`)) - before;
+}
+
+describe.each([
+  ['the prompt worker', promptWorkerClass(), 1],
+  ['BullMQ’s own Worker (why the prompt worker exists)', Worker, 2],
+])('%s on an idle queue', (_label, WorkerClass, expected) => {
+  test(`starts a lone job after ${expected} fetch${expected > 1 ? 'es' : ''}`, async () => {
+    const prefix = uniquePrefix('prompt');
+    const queue = new Queue('q', { connection, prefix });
+    const started = new Map<string, number>();
+    const { worker, counts } = counted(WorkerClass, prefix, 10, async (job) => void started.set(job.id!, counts.fetches));
+    try {
+      await worker.waitUntilReady();
+      // The first job after start-up finds BullMQ's loop in another state; the steady case is every job after it.
+      await fetchesBeforeStart(queue, counts, started, 'first');
+      const fetches = [];
+      for (const id of ['a', 'b', 'c']) fetches.push(await fetchesBeforeStart(queue, counts, started, id));
+      expect(fetches).toEqual([expected, expected, expected]);
+    } finally {
+      await worker.close();
+      await queue.close();
+      await deleteKeys(prefix);
+    }
+  });
+});
+
+test('the prompt worker runs every job of bursts and lone arrivals exactly once, and after each burst waits again', async () => {
+  const prefix = uniquePrefix('prompt-bursts');
+  const queue = new Queue('q', { connection, prefix });
+  const runs = new Map<string, number>();
+  const started = new Map<string, number>();
+  let drained = 0;
+  const { worker, counts } = counted(promptWorkerClass(), prefix, 5, async (job) => {
+    runs.set(job.id!, (runs.get(job.id!) ?? 0) + 1);
+    started.set(job.id!, counts.fetches);
+    if (job.data.slow) await new Promise((r) => setTimeout(r, 2));
+  });
+  worker.on('drained', () => drained++);
+  try {
+    await worker.waitUntilReady();
+    let expected = 0;
+    for (let burst = 0; burst < 3; burst++) {
+      const drainedBefore = drained;
+      await queue.addBulk(Array.from({ length: 100 }, (_, i) => ({ name: 'job', data: { slow: i % 3 === 0 }, opts: { jobId: `burst${burst}-${i}` } })));
+      expected += 100;
+      await waitFor(() => runs.size === expected || undefined, `burst ${burst} to run`);
+      // A lone job after the burst: the worker went back to waiting, and starts it after one fetch.
+      expect(await fetchesBeforeStart(queue, counts, started, `lone${burst}`)).toBe(1);
+      expected += 1;
+      expect(drained).toBeGreaterThan(drainedBefore);
+    }
+    expect([...runs.values()].every((n) => n === 1)).toBe(true);
+    expect(runs.size).toBe(303);
+    expect(await queue.getWaitingCount()).toBe(0);
+    expect(await queue.getActiveCount()).toBe(0);
+  } finally {
+    await worker.close();
+    await queue.close();
+    await deleteKeys(prefix);
+  }
+}, 30_000);
+
+test('the prompt worker with concurrency 1 behaves as BullMQ’s (nothing to defer)', async () => {
+  const prefix = uniquePrefix('prompt-one');
+  const queue = new Queue('q', { connection, prefix });
+  const runs: string[] = [];
+  const started = new Map<string, number>();
+  const { worker, counts } = counted(promptWorkerClass(), prefix, 1, async (job) => {
+    runs.push(job.id!);
+    started.set(job.id!, counts.fetches);
+  });
+  try {
+    await worker.waitUntilReady();
+    expect(await fetchesBeforeStart(queue, counts, started, 'first')).toBe(1);
+    await queue.addBulk(Array.from({ length: 20 }, (_, i) => ({ name: 'job', data: {}, opts: { jobId: `j${i}` } })));
+    await waitFor(() => runs.length === 21 || undefined, 'every job to run');
+    expect(runs.slice(1)).toEqual(Array.from({ length: 20 }, (_, i) => `j${i}`));
+  } finally {
+    await worker.close();
+    await queue.close();
+    await deleteKeys(prefix);
+  }
+});
