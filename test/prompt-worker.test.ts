@@ -1,6 +1,6 @@
 /**
  * The worker class every function runs on: a BullMQ Worker that starts a job reaching an idle queue
- * after one fetch, where BullMQ's own fetches twice first. Real Redis; counted on the worker's fetches
+ * after one fetch, where BullMQ's own mostly fetches twice first. Real Redis; counted on the worker's fetches
  * (`moveToActive` calls), not on time.
  */
 import { Queue, Worker, type Job } from 'bullmq';
@@ -13,7 +13,7 @@ const connection = { url: REDIS_URL };
 function counted(WorkerClass: typeof Worker, prefix: string, concurrency: number, processor: (job: Job) => Promise<void>) {
   const worker = new WorkerClass('q', processor, { connection, prefix, concurrency });
   const backend = (worker as unknown as { backend: Record<'moveToActive' | 'waitForJob', (...args: unknown[]) => Promise<unknown>> }).backend;
-  const counts = { fetches: 0, waiting: false };
+  const counts = { fetches: 0, waits: 0, waiting: false };
   const moveToActive = backend.moveToActive.bind(backend);
   backend.moveToActive = (...args) => {
     counts.fetches++;
@@ -21,6 +21,7 @@ function counted(WorkerClass: typeof Worker, prefix: string, concurrency: number
   };
   const waitForJob = backend.waitForJob.bind(backend);
   backend.waitForJob = async (...args) => {
+    counts.waits++;
     counts.waiting = true;
     try {
       return await waitForJob(...args);
@@ -32,37 +33,49 @@ function counted(WorkerClass: typeof Worker, prefix: string, concurrency: number
 }
 
 /** Adds one job to a queue whose worker is waiting; how many fetches the worker made before the job started. */
-async function fetchesBeforeStart(queue: Queue, counts: { fetches: number; waiting: boolean }, started: Map<string, number>, id: string): Promise<number> {
-  await waitFor(() => counts.waiting || undefined, 'the worker to wait for a job');
-  // The blocking command is sent right after the wait begins; give it time to reach Redis.
-  await new Promise((r) => setTimeout(r, 50));
+async function fetchesBeforeStart(queue: Queue, counts: { fetches: number; waits: number; waiting: boolean }, started: Map<string, number>, id: string): Promise<number> {
+  // Settled in a wait: the same one for 100 ms (a wait right after a job can return at once, on the
+  // marker that job's fetch left; the worker then fetches and waits again).
+  for (;;) {
+    await waitFor(() => counts.waiting || undefined, 'the worker to wait for a job');
+    const waits = counts.waits;
+    await new Promise((r) => setTimeout(r, 100));
+    if (counts.waiting && counts.waits === waits) break;
+  }
   const before = counts.fetches;
   await queue.add('job', {}, { jobId: id });
   return (await waitFor(() => started.get(id), `job ${id} to start`)) - before;
 }
 
-describe.each([
-  ['the prompt worker', promptWorkerClass(), 1],
-  ['BullMQ’s own Worker (why the prompt worker exists)', Worker, 2],
-])('%s on an idle queue', (_label, WorkerClass, expected) => {
-  test(`starts a lone job after ${expected} fetch${expected > 1 ? 'es' : ''}`, async () => {
-    const prefix = uniquePrefix('prompt');
-    const queue = new Queue('q', { connection, prefix });
-    const started = new Map<string, number>();
-    const { worker, counts } = counted(WorkerClass, prefix, 10, async (job) => void started.set(job.id!, counts.fetches));
-    try {
-      await worker.waitUntilReady();
-      // The first job after start-up finds BullMQ's loop in another state; the steady case is every job after it.
-      await fetchesBeforeStart(queue, counts, started, 'first');
-      const fetches = [];
-      for (const id of ['a', 'b', 'c']) fetches.push(await fetchesBeforeStart(queue, counts, started, id));
-      expect(fetches).toEqual([expected, expected, expected]);
-    } finally {
-      await worker.close();
-      await queue.close();
-      await deleteKeys(prefix);
-    }
-  });
+/** Five lone jobs, each added while the worker waits: the fetches each needed before it started. */
+async function loneJobs(WorkerClass: typeof Worker): Promise<number[]> {
+  const prefix = uniquePrefix('prompt');
+  const queue = new Queue('q', { connection, prefix });
+  const started = new Map<string, number>();
+  const { worker, counts } = counted(WorkerClass, prefix, 10, async (job) => void started.set(job.id!, counts.fetches));
+  try {
+    await worker.waitUntilReady();
+    // The first job after start-up finds BullMQ's loop in another state; the steady case is every job after it.
+    await fetchesBeforeStart(queue, counts, started, 'first');
+    const fetches = [];
+    for (const id of ['a', 'b', 'c', 'd', 'e']) fetches.push(await fetchesBeforeStart(queue, counts, started, id));
+    return fetches;
+  } finally {
+    await worker.close();
+    await queue.close();
+    await deleteKeys(prefix);
+  }
+}
+
+test('the prompt worker starts every lone job on an idle queue after one fetch', async () => {
+  expect(await loneJobs(promptWorkerClass())).toEqual([1, 1, 1, 1, 1]);
+});
+
+test('BullMQ’s own Worker mostly fetches twice before it starts such a job (why the prompt worker exists)', async () => {
+  // Once in a while its loop waits from the state in which it runs the job after one fetch.
+  const fetches = await loneJobs(Worker);
+  expect(fetches.every((n) => n === 1 || n === 2)).toBe(true);
+  expect(fetches).toContain(2);
 });
 
 test('the prompt worker runs every job of bursts and lone arrivals exactly once, and after each burst waits again', async () => {
