@@ -1,7 +1,7 @@
 /**
  * The worker class every function runs on: a BullMQ Worker that starts a job reaching an idle queue
- * after one fetch, where BullMQ's own mostly fetches twice first. Real Redis; counted on the worker's fetches
- * (`moveToActive` calls), not on time.
+ * after one fetch, where BullMQ's own mostly fetches twice first. Real Redis; counted on the worker's
+ * fetches (`moveToActive` calls), not on time.
  */
 import { Queue, Worker, type Job } from 'bullmq';
 import { promptWorkerClass } from '../src/worker/prompt-worker.js';
