@@ -5,6 +5,16 @@
  */
 import { alternate, deletePrefix, fmt, load, median, pacedLoad, pairedRatios, processCpu, range, redis, redisCpu, RUN, startServer, stopServer, type Server, type Target } from './lib.js';
 
+/** A gateway's collections so far (bench/servers/switchboard.mjs). */
+type Collections = { young: number; youngMs: number; full: number; fullMs: number };
+
+/** A round's collections, for the log: how many young ones and their mean length, and full ones. */
+function collectionsDuring(before: Collections, after: Collections): string {
+  const young = after.young - before.young;
+  const youngMs = young ? (after.youngMs - before.youngMs) / young : 0;
+  return `  collections: ${young} young (${youngMs.toFixed(1)} ms each), ${after.full - before.full} full`;
+}
+
 export interface IngestOptions {
   seconds: number;
   rounds: number;
@@ -59,10 +69,13 @@ export async function runIngest(options: IngestOptions, log: (line: string) => v
       for (const t of alternate(ingestTargets, round)) {
         const server = servers.get(t.name)!;
         const row = rows.get(t.name)!;
+        const gateway = t.script === 'switchboard.mjs';
+        const collectionsBefore = gateway ? await server.ask<Collections>('collections') : undefined;
         const serverBefore = processCpu(server.child.pid!);
         const redisBefore = await redisCpu();
         const r = await load(server.port, { seconds: options.seconds, connections: options.connections });
         const serverCpu = processCpu(server.child.pid!) - serverBefore;
+        const collections = collectionsBefore && collectionsDuring(collectionsBefore, await server.ask<Collections>('collections'));
         const redisUsed = (await redisCpu()) - redisBefore;
         const perEvent = ((serverCpu + redisUsed) / Math.max(1, r.ok)) * 1e6;
         const share = `server ${((serverCpu / Math.max(1, r.ok)) * 1e6).toFixed(0)} + Redis ${((redisUsed / Math.max(1, r.ok)) * 1e6).toFixed(0)}`;
@@ -71,7 +84,7 @@ export async function runIngest(options: IngestOptions, log: (line: string) => v
         row.cpuPerEvent.push(perEvent);
         row.accepted += r.ok;
         row.failed += r.non2xx;
-        log(`ingest round ${round + 1} ${t.name.padEnd(30)} ${fmt(r.rps).padStart(7)} req/s  p99 ${r.p99} ms  ${perEvent.toFixed(1)} µs CPU/event (${share})  non-2xx ${r.non2xx}`);
+        log(`ingest round ${round + 1} ${t.name.padEnd(30)} ${fmt(r.rps).padStart(7)} req/s  p99 ${r.p99} ms  ${perEvent.toFixed(1)} µs CPU/event (${share})  non-2xx ${r.non2xx}${collections ?? ''}`);
       }
     }
     // Steady low load: batching must not make a lone request wait. Only the two compared run: an idle

@@ -3,6 +3,7 @@
 // SCALE=N adds N-1 more connectors and functions; JOURNAL=off turns the event journal off,
 // JOURNAL_MAX_EVENTS=N bounds it to N events.
 import path from 'node:path';
+import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseConfig } from '../../dist/src/config/load.js';
 import { createLogger } from '../../dist/src/log.js';
@@ -50,12 +51,23 @@ const { answerRunsMessage } = await import('./noop-function.mjs');
 const receivedAt = {};
 let recording = false;
 const now = () => performance.timeOrigin + performance.now();
+// Young and full collections so far (count, ms), for the bench's per-round log: the young generation's
+// capacity moves a gateway's cost from round to round (bench/HISTORY.md, the thirtieth session).
+const collections = { young: 0, youngMs: 0, full: 0, fullMs: 0 };
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    const young = entry.detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR;
+    collections[young ? 'young' : 'full']++;
+    collections[young ? 'youngMs' : 'fullMs'] += entry.duration;
+  }
+}).observe({ entryTypes: ['gc'] });
 sb.gateway?.app.server.on('request', (request) => {
   if (!recording) return;
   const id = request.headers['x-github-delivery'];
   if (typeof id === 'string') request.once('end', () => (receivedAt[id] = now()));
 });
 process.on('message', (message) => {
+  if (message === 'collections') return process.send?.({ ...collections });
   if (message === 'received') {
     recording = false;
     return process.send?.({ receivedAt });
