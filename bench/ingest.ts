@@ -6,7 +6,7 @@
 import { alternate, deletePrefix, fmt, load, median, pacedLoad, pairedRatios, processCpu, range, redis, redisCpu, RUN, startServer, stopServer, type Server, type Target } from './lib.js';
 
 /** A gateway's collections so far (bench/servers/switchboard.mjs). */
-type Collections = { young: number; youngMs: number; full: number; fullMs: number };
+type Collections = { young: number; youngMs: number; full: number };
 
 /** A round's collections, for the log: how many young ones and their mean length, and full ones. */
 function collectionsDuring(before: Collections, after: Collections): string {
@@ -75,8 +75,8 @@ export async function runIngest(options: IngestOptions, log: (line: string) => v
         const redisBefore = await redisCpu();
         const r = await load(server.port, { seconds: options.seconds, connections: options.connections });
         const serverCpu = processCpu(server.child.pid!) - serverBefore;
-        const collections = collectionsBefore && collectionsDuring(collectionsBefore, await server.ask<Collections>('collections'));
         const redisUsed = (await redisCpu()) - redisBefore;
+        const collections = collectionsBefore && collectionsDuring(collectionsBefore, await server.ask<Collections>('collections'));
         const perEvent = ((serverCpu + redisUsed) / Math.max(1, r.ok)) * 1e6;
         const share = `server ${((serverCpu / Math.max(1, r.ok)) * 1e6).toFixed(0)} + Redis ${((redisUsed / Math.max(1, r.ok)) * 1e6).toFixed(0)}`;
         row.rps.push(r.rps);

@@ -51,14 +51,16 @@ const { answerRunsMessage } = await import('./noop-function.mjs');
 const receivedAt = {};
 let recording = false;
 const now = () => performance.timeOrigin + performance.now();
-// Young and full collections so far (count, ms), for the bench's per-round log: the young generation's
+// Young collections (count, ms) and full ones so far, for the bench's per-round log: the young generation's
 // capacity moves a gateway's cost from round to round (bench/HISTORY.md, the thirtieth session).
-const collections = { young: 0, youngMs: 0, full: 0, fullMs: 0 };
+const collections = { young: 0, youngMs: 0, full: 0 };
 new PerformanceObserver((list) => {
   for (const entry of list.getEntries()) {
-    const young = entry.detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR;
-    collections[young ? 'young' : 'full']++;
-    collections[young ? 'youngMs' : 'fullMs'] += entry.duration;
+    if (entry.detail?.kind !== constants.NODE_PERFORMANCE_GC_MINOR) collections.full++;
+    else {
+      collections.young++;
+      collections.youngMs += entry.duration;
+    }
   }
 }).observe({ entryTypes: ['gc'] });
 sb.gateway?.app.server.on('request', (request) => {
