@@ -9,11 +9,23 @@ import { deleteKeys, REDIS_URL, uniquePrefix, waitFor } from './helpers/index.js
 
 const connection = { url: REDIS_URL };
 
-/** A worker whose fetches are counted, and whether it is waiting for a job now, on a fresh queue. */
-function counted(WorkerClass: typeof Worker, prefix: string, concurrency: number, processor: (job: Job) => Promise<void>) {
-  const worker = new WorkerClass('q', processor, { connection, prefix, concurrency });
+type Counts = { fetches: number; waits: number; waiting: boolean };
+
+/**
+ * Runs `body` with a fresh queue and a worker on it whose fetches are counted, and whether it is
+ * waiting for a job now; closes both and deletes the keys afterwards.
+ */
+async function withCountedWorker<T>(
+  WorkerClass: typeof Worker,
+  concurrency: number,
+  processor: (job: Job, counts: Counts) => Promise<void>,
+  body: (queue: Queue, worker: Worker, counts: Counts) => Promise<T>,
+): Promise<T> {
+  const prefix = uniquePrefix('prompt');
+  const queue = new Queue('q', { connection, prefix });
+  const counts: Counts = { fetches: 0, waits: 0, waiting: false };
+  const worker = new WorkerClass('q', (job: Job) => processor(job, counts), { connection, prefix, concurrency });
   const backend = (worker as unknown as { backend: Record<'moveToActive' | 'waitForJob', (...args: unknown[]) => Promise<unknown>> }).backend;
-  const counts = { fetches: 0, waits: 0, waiting: false };
   const moveToActive = backend.moveToActive.bind(backend);
   backend.moveToActive = (...args) => {
     counts.fetches++;
@@ -29,11 +41,18 @@ function counted(WorkerClass: typeof Worker, prefix: string, concurrency: number
       counts.waiting = false;
     }
   };
-  return { worker, counts };
+  try {
+    await worker.waitUntilReady();
+    return await body(queue, worker, counts);
+  } finally {
+    await worker.close();
+    await queue.close();
+    await deleteKeys(prefix);
+  }
 }
 
 /** Adds one job to a queue whose worker is waiting; how many fetches the worker made before the job started. */
-async function fetchesBeforeStart(queue: Queue, counts: { fetches: number; waits: number; waiting: boolean }, started: Map<string, number>, id: string): Promise<number> {
+async function fetchesBeforeStart(queue: Queue, counts: Counts, started: Map<string, number>, id: string): Promise<number> {
   // Settled in a wait: the same one for 100 ms (a wait right after a job can return at once, on the
   // marker that job's fetch left; the worker then fetches and waits again).
   for (;;) {
@@ -49,22 +68,14 @@ async function fetchesBeforeStart(queue: Queue, counts: { fetches: number; waits
 
 /** Five lone jobs, each added while the worker waits: the fetches each needed before it started. */
 async function loneJobs(WorkerClass: typeof Worker): Promise<number[]> {
-  const prefix = uniquePrefix('prompt');
-  const queue = new Queue('q', { connection, prefix });
   const started = new Map<string, number>();
-  const { worker, counts } = counted(WorkerClass, prefix, 10, async (job) => void started.set(job.id!, counts.fetches));
-  try {
-    await worker.waitUntilReady();
+  return withCountedWorker(WorkerClass, 10, async (job, counts) => void started.set(job.id!, counts.fetches), async (queue, _worker, counts) => {
     // The first job after start-up finds BullMQ's loop in another state; the steady case is every job after it.
     await fetchesBeforeStart(queue, counts, started, 'first');
     const fetches = [];
     for (const id of ['a', 'b', 'c', 'd', 'e']) fetches.push(await fetchesBeforeStart(queue, counts, started, id));
     return fetches;
-  } finally {
-    await worker.close();
-    await queue.close();
-    await deleteKeys(prefix);
-  }
+  });
 }
 
 test('the prompt worker starts every lone job on an idle queue after one fetch', async () => {
@@ -79,19 +90,16 @@ test('BullMQ’s own Worker mostly fetches twice before it starts such a job (wh
 });
 
 test('the prompt worker runs every job of bursts and lone arrivals exactly once, and after each burst waits again', async () => {
-  const prefix = uniquePrefix('prompt-bursts');
-  const queue = new Queue('q', { connection, prefix });
   const runs = new Map<string, number>();
   const started = new Map<string, number>();
-  let drained = 0;
-  const { worker, counts } = counted(promptWorkerClass(), prefix, 5, async (job) => {
+  const processor = async (job: Job, counts: Counts) => {
     runs.set(job.id!, (runs.get(job.id!) ?? 0) + 1);
     started.set(job.id!, counts.fetches);
     if (job.data.slow) await new Promise((r) => setTimeout(r, 2));
-  });
-  worker.on('drained', () => drained++);
-  try {
-    await worker.waitUntilReady();
+  };
+  await withCountedWorker(promptWorkerClass(), 5, processor, async (queue, worker, counts) => {
+    let drained = 0;
+    worker.on('drained', () => drained++);
     let expected = 0;
     for (let burst = 0; burst < 3; burst++) {
       const drainedBefore = drained;
@@ -107,31 +115,20 @@ test('the prompt worker runs every job of bursts and lone arrivals exactly once,
     expect(runs.size).toBe(303);
     expect(await queue.getWaitingCount()).toBe(0);
     expect(await queue.getActiveCount()).toBe(0);
-  } finally {
-    await worker.close();
-    await queue.close();
-    await deleteKeys(prefix);
-  }
+  });
 }, 30_000);
 
 test('the prompt worker with concurrency 1 behaves as BullMQ’s (nothing to defer)', async () => {
-  const prefix = uniquePrefix('prompt-one');
-  const queue = new Queue('q', { connection, prefix });
   const runs: string[] = [];
   const started = new Map<string, number>();
-  const { worker, counts } = counted(promptWorkerClass(), prefix, 1, async (job) => {
+  const processor = async (job: Job, counts: Counts) => {
     runs.push(job.id!);
     started.set(job.id!, counts.fetches);
-  });
-  try {
-    await worker.waitUntilReady();
+  };
+  await withCountedWorker(promptWorkerClass(), 1, processor, async (queue, _worker, counts) => {
     expect(await fetchesBeforeStart(queue, counts, started, 'first')).toBe(1);
     await queue.addBulk(Array.from({ length: 20 }, (_, i) => ({ name: 'job', data: {}, opts: { jobId: `j${i}` } })));
     await waitFor(() => runs.length === 21 || undefined, 'every job to run');
     expect(runs.slice(1)).toEqual(Array.from({ length: 20 }, (_, i) => `j${i}`));
-  } finally {
-    await worker.close();
-    await queue.close();
-    await deleteKeys(prefix);
-  }
+  });
 });
