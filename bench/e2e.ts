@@ -5,7 +5,7 @@
  * BullMQ worker (BullMQ 6 and 5); the same pipeline with a bare BullMQ worker in place of ours; and
  * overload with a high-water mark. Targets 4 and 5.
  */
-import { alternate, deletePrefix, fmt, load, median, pacedLoad, pairedRatios, percentile, processCpu, range, redisCpu, redisMemory, RUN, startServer, stopServer, type LoadResult, type Server, type Target } from './lib.js';
+import { alternate, deletePrefix, fmt, load, median, nextDelivery, pacedLoad, pairedRatios, percentile, processCpu, range, redisCpu, redisMemory, RUN, startServer, stopServer, type LoadResult, type Server, type Target } from './lib.js';
 
 export interface E2eOptions {
   seconds: number;
@@ -33,7 +33,9 @@ const targets: Record<string, Target> = {
   overload: { name: 'overload', script: 'switchboard.mjs', prefix: `bench-e2e-ov-${RUN}`, env: { ROLE: 'dev', CONCURRENCY: '1', HIGH_WATER_MARK: '2000', NOOP_MS: '1' } },
 };
 
-type Stats = { runs: number; latencies: number[]; startedAt?: Record<string, number> };
+/** A round's times by delivery (bench/servers/delivery-times.mjs): `times[i]` is delivery `from + i`'s, null if none. */
+type DeliveryTimes = { from: number; times: (number | null)[] };
+type Stats = { runs: number; latencies: number[]; startedAt?: DeliveryTimes };
 
 /**
  * Waits (up to 30 s) until the worker has run `count` events since it had run `before`; its stats then.
@@ -54,14 +56,18 @@ async function saturate(gateway: Server, worker: Server, seconds: number, connec
 
 /** Request received by the gateway → function start (the issue's measure), and request sent → function start. */
 async function switchboardLatency(gateway: Server, worker: Server, seconds: number): Promise<{ p50: number; p99: number; sentP50: number; sentP99: number; lost: boolean }> {
-  await worker.ask<Stats>('reset');
-  await gateway.ask<Stats>('reset');
+  const reset = { reset: nextDelivery() };
+  await worker.ask<Stats>(reset);
+  await gateway.ask<Stats>(reset);
   const before = (await worker.ask<Stats>('runs')).runs;
   const r = await pacedLoad(gateway.port, { seconds, rate: 1000, stamp: true });
   // Every accepted event must run; wait for the last ones.
   const stats = await untilRun(worker, before, r.ok, 'stats');
-  const { receivedAt } = await gateway.ask<{ receivedAt: Record<string, number> }>('received');
-  const fromReceipt = Object.entries(stats.startedAt ?? {}).flatMap(([id, started]) => (receivedAt[id] === undefined ? [] : [started - receivedAt[id]!]));
+  const { receivedAt } = await gateway.ask<{ receivedAt: DeliveryTimes }>('received');
+  const fromReceipt = (stats.startedAt?.times ?? []).flatMap((started, i) => {
+    const received = receivedAt.times[i];
+    return started === null || received === null || received === undefined ? [] : [started - received];
+  });
   return {
     p50: percentile(fromReceipt, 50),
     p99: percentile(fromReceipt, 99),

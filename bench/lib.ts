@@ -17,6 +17,8 @@ export const RUN = randomBytes(3).toString('hex');
 
 const PUSH = { ref: 'refs/heads/main', repository: { full_name: 'octo/hello' }, pusher: { name: 'octocat' }, commits: [{ id: 'a1b2c3', message: 'Fix' }] };
 let delivery = 0;
+/** The sequence number the next delivery's id ends in: a latency round's first (bench/servers/delivery-times.mjs). */
+export const nextDelivery = () => delivery + 1;
 /**
  * One signed GitHub push delivery with its own delivery id (the same id twice is deduplicated).
  * With `sentAt`, the send time goes into the body (end-to-end latency), which means signing each one.

@@ -1,7 +1,9 @@
 // The no-op function of the end-to-end runs. It records when it started against when the load
 // generator sent the request (`sent`, epoch ms with sub-ms precision, in the webhook body).
-// `startedAt`: event id → when its run started (the bench joins it with the gateway's receipt times).
-const state = { started: [], startedAt: {}, runs: 0 };
+// `startedAt`: when each event's run started, by delivery (the bench joins it with the gateway's receipt times).
+import { DeliveryTimes } from './delivery-times.mjs';
+
+const state = { started: [], startedAt: new DeliveryTimes(), runs: 0 };
 const now = () => performance.timeOrigin + performance.now();
 
 // NOOP_MS makes each run take that long: the slow worker of the overload run.
@@ -17,7 +19,7 @@ export default async (event) => {
   if (typeof sent === 'number') {
     const at = now();
     state.started.push(at - sent);
-    state.startedAt[event.id] = at;
+    state.startedAt.set(event.id, at);
   }
   if (busyMs) await new Promise((r) => setTimeout(r, busyMs));
   return null;
@@ -37,11 +39,11 @@ function untilRuns(count) {
   });
 }
 
-/** The answer to 'stats' (latencies from the send in ms, start times by event id, runs so far), 'reset' (which clears them) and 'runs'. */
+/** The answer to 'stats' (latencies from the send in ms, start times by delivery, runs so far), { reset } (which clears them for a round whose first delivery is `reset`) and 'runs'. */
 function statsMessage(message) {
-  if (message === 'reset') {
+  if (message?.reset !== undefined) {
     state.started = [];
-    state.startedAt = {};
+    state.startedAt.reset(message.reset);
   }
   return message === 'stats' ? { runs: state.runs, latencies: state.started, startedAt: state.startedAt } : { runs: state.runs, latencies: [] };
 }

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { parseConfig } from '../../dist/src/config/load.js';
 import { createLogger } from '../../dist/src/log.js';
 import { startSwitchboard } from '../../dist/src/switchboard.js';
+import { DeliveryTimes } from './delivery-times.mjs';
 import { exitWithBench } from './exit-with-bench.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -44,11 +45,11 @@ const sb = await startSwitchboard({
   importModule: (specifier) => import(specifier),
 });
 const { answerRunsMessage } = await import('./noop-function.mjs');
-// When each request had arrived, body included (GitHub delivery id, which becomes the event id →
+// When each request had arrived, body included (by the GitHub delivery id, which becomes the event id;
 // epoch ms): the end-to-end latency runs from here to the function's start, as the performance issue
-// defines it. Recorded only between the messages 'reset' and 'received' (the latency rounds): the map
-// grows with every request, and at saturation the bookkeeping cost the gateway ~15 % of its rate.
-const receivedAt = {};
+// defines it. Recorded only between the messages { reset } and 'received' (the latency rounds): at
+// saturation the bookkeeping cost the gateway ~15 % of its rate.
+const receivedAt = new DeliveryTimes();
 let recording = false;
 const now = () => performance.timeOrigin + performance.now();
 // Young collections (count, ms) and full ones so far, for the bench's per-round log: the young generation's
@@ -66,7 +67,7 @@ new PerformanceObserver((list) => {
 sb.gateway?.app.server.on('request', (request) => {
   if (!recording) return;
   const id = request.headers['x-github-delivery'];
-  if (typeof id === 'string') request.once('end', () => (receivedAt[id] = now()));
+  if (typeof id === 'string') request.once('end', () => receivedAt.set(id, now()));
 });
 process.on('message', (message) => {
   if (message === 'collections') return process.send?.({ ...collections });
@@ -74,8 +75,8 @@ process.on('message', (message) => {
     recording = false;
     return process.send?.({ receivedAt });
   }
-  if (message === 'reset') {
-    for (const id of Object.keys(receivedAt)) delete receivedAt[id];
+  if (message?.reset !== undefined) {
+    receivedAt.reset(message.reset);
     recording = true;
   }
   answerRunsMessage(message);
