@@ -20,15 +20,25 @@ async function produce({ name, rate, seconds }) {
   const queue = new Queue(name, { connection: new Redis(connection.url), prefix });
   const total = Math.round(rate * seconds);
   const start = now();
-  const adds = [];
+  // Counted, not kept: holding every add's promise for the whole round made this process promote
+  // about 1.3 MB per young collection (9-11 ms pauses), slowing the baseline we compare against.
   let sent = 0;
+  let pending = 0;
+  let failure;
+  let allSettled;
+  const settled = new Promise((r) => (allSettled = r));
+  const settle = () => void (--pending === 0 && sent === total && allSettled());
   while (sent < total) {
     const due = Math.min(total, Math.floor(((now() - start) / 1000) * rate));
-    for (; sent < due; sent++) adds.push(queue.add('webhook', { ...body, sent: now() }));
+    for (; sent < due; sent++) {
+      pending++;
+      queue.add('webhook', { ...body, sent: now() }).then(settle, (err) => { failure ??= err; settle(); });
+    }
     await new Promise((r) => setTimeout(r, 1));
   }
-  await Promise.all(adds);
+  if (pending > 0) await settled;
   await queue.close();
+  if (failure) throw failure;
   return { sent };
 }
 
