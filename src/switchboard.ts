@@ -38,7 +38,7 @@ export interface SwitchboardOptions {
    */
   idleHeapTrim?: boolean | IdleHeapTrimOptions;
   /**
-   * With at most one CPU available, turn V8's concurrent marking off (src/ops/gc-tuning.ts); on by
+   * With at most one CPU available, turn V8's GC helper threads off (src/ops/gc-tuning.ts); on by
    * default, off with false or SWITCHBOARD_GC_TUNING=off.
    */
   gcTuning?: boolean;
@@ -132,7 +132,7 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
 
   if (options.gcTuning ?? notTurnedOff('SWITCHBOARD_GC_TUNING')) {
     const gc = tuneGc();
-    if (gc.concurrentMarking === 'off') log.info({ cpus: gc.cpus }, 'at most one CPU available: V8 concurrent marking off');
+    if (gc.turnedOff.length > 0) log.info({ cpus: gc.cpus, off: gc.turnedOff }, "at most one CPU available: V8's GC helper threads off");
   }
   const trimOptions = options.idleHeapTrim ?? notTurnedOff('SWITCHBOARD_IDLE_HEAP_TRIM');
   const heapTrim = trimOptions

@@ -1,9 +1,9 @@
 /**
- * V8's concurrent marking is turned off when the process may use at most one CPU (src/ops/gc-tuning.ts):
- * the CPU count from affinity and cgroup quotas, the operator's own flag respected, and the real CLI
- * pinned to one core.
+ * V8's GC helper threads (concurrent marking, parallel scavenging, concurrent array buffer sweeping)
+ * are turned off when the process may use at most one CPU (src/ops/gc-tuning.ts): the CPU count from
+ * affinity and cgroup quotas, the operator's own flags respected, and the real CLI pinned to one core.
  */
-import { availableCpus, cgroupCpuLimit, tuneGc } from '../src/ops/gc-tuning.js';
+import { availableCpus, cgroupCpuLimit, GC_HELPER_FLAGS, tuneGc } from '../src/ops/gc-tuning.js';
 import { deleteKeys, uniquePrefix } from './helpers/index.js';
 import { spawnCli, writeConfig } from './helpers/cli.js';
 
@@ -19,10 +19,20 @@ describe('GC tuning', () => {
     expect(cgroupCpuLimit(files({}))).toBe(Infinity);
   });
 
-  test('concurrent marking stays on with two CPUs, and an operator-set flag is left alone', () => {
-    expect(tuneGc(2, '')).toEqual({ cpus: 2, concurrentMarking: 'on' });
-    expect(tuneGc(1, '--max-old-space-size=512 --no-concurrent-marking')).toEqual({ cpus: 1, concurrentMarking: 'left as set' });
-    expect(tuneGc(0.5, '--concurrent_marking')).toEqual({ cpus: 0.5, concurrentMarking: 'left as set' });
+  test('with two CPUs every helper stays on; with one, each is turned off unless the operator set it', () => {
+    expect(tuneGc(2, '')).toEqual({ cpus: 2, turnedOff: [], leftAsSet: [] });
+    expect(tuneGc(1, '--max-old-space-size=512 --no-concurrent-marking')).toEqual({
+      cpus: 1,
+      turnedOff: ['parallel-scavenge', 'concurrent-array-buffer-sweeping'],
+      leftAsSet: ['concurrent-marking'],
+    });
+    expect(tuneGc(0.5, '--concurrent_marking --parallel-scavenge --noconcurrent_array_buffer_sweeping')).toEqual({
+      cpus: 0.5,
+      turnedOff: [],
+      leftAsSet: ['concurrent-marking', 'parallel-scavenge', 'concurrent-array-buffer-sweeping'],
+    });
+    // A longer flag that only starts with a helper's name is not that helper.
+    expect(tuneGc(1, '--parallel-scavenge-task-trace')).toEqual({ cpus: 1, turnedOff: [...GC_HELPER_FLAGS], leftAsSet: [] });
   });
 
   describe('the gateway as deployed', () => {
@@ -39,15 +49,17 @@ functions: []
       const cli = spawnCli(['gateway', '--config', config(), '--port', '0'], { HOOK_SECRET: 's3cret-value', ...env }, launcher);
       try {
         await cli.url();
-        return cli.lines().filter((l) => /concurrent marking/.test(String(l.msg)));
+        return cli.lines().filter((l) => /GC helper threads/.test(String(l.msg)));
       } finally {
         cli.child.kill('SIGTERM');
         await cli.exited;
       }
     };
 
-    test('pinned to one core, it turns concurrent marking off and says so', async () => {
-      expect(await startupLog({}, ['taskset', '-c', '0'])).toEqual([expect.objectContaining({ level: 30, cpus: 1, msg: 'at most one CPU available: V8 concurrent marking off' })]);
+    test('pinned to one core, it turns the GC helper threads off and says which', async () => {
+      expect(await startupLog({}, ['taskset', '-c', '0'])).toEqual([
+        expect.objectContaining({ level: 30, cpus: 1, off: [...GC_HELPER_FLAGS], msg: "at most one CPU available: V8's GC helper threads off" }),
+      ]);
     });
 
     test('SWITCHBOARD_GC_TUNING=off, or a machine with more CPUs, leaves V8 as it is', async () => {

@@ -1,20 +1,30 @@
 /**
  * V8's garbage collector tuned to the CPUs this process may use. With at most one CPU (a container
- * limited to one, or a process pinned to a core), concurrent marking has no second core to run on: its
- * helper thread competes with the main thread. On one core a worker at 1,000 events/s ran a full
- * collection every 10–12 s whose marking steps took up to 20 ms on the main thread, stalling it for
- * 25–80 ms: 3–8 of 30 two-second rounds had a p99 over 10 ms (worst 27–54 ms) in four runs. With it
- * off, 0–2 of 30 (worst 5–30 ms) in five runs, marking in steps of 0.7–2 ms; the sustained rate did
- * not move (0.96–1.07× in alternating pairs). With two free cores it made no difference: left on.
+ * limited to one, or a process pinned to a core), V8's GC helper threads have no second core to run
+ * on: they compete with the main thread, which waits for them inside its pauses.
+ * - Concurrent marking: on one core a worker at 1,000 events/s ran a full collection every 10–12 s
+ *   whose marking steps took up to 20 ms, stalling it for 25–80 ms (3–8 of 30 rounds with a p99 over
+ *   10 ms in four runs; 0–2 of 30 with it off; the sustained rate did not move).
+ * - Parallel scavenging and concurrent array buffer sweeping: a young collection waited for its
+ *   helper, so a gateway's pause took 1.85 ms and a worker's 1.8 (median, 34 KB and 48 KB surviving);
+ *   without them 1.0 and 1.2 ms, and the end-to-end p99 at 1,000 events/s was 0.81× in 10 paired rounds.
+ * With two free cores they made no difference: left on.
  */
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import v8 from 'node:v8';
 
+/** V8's GC helper-thread flags turned off with at most one CPU. */
+export const GC_HELPER_FLAGS = ['concurrent-marking', 'parallel-scavenge', 'concurrent-array-buffer-sweeping'] as const;
+export type GcHelperFlag = (typeof GC_HELPER_FLAGS)[number];
+
 export interface GcTuning {
   /** CPUs this process may use: its affinity, capped by a cgroup CPU quota. */
   cpus: number;
-  concurrentMarking: 'on' | 'off' | 'left as set';
+  /** The helpers turned off here. */
+  turnedOff: GcHelperFlag[];
+  /** The helpers the operator set (`--x` or `--no-x`), left as set. */
+  leftAsSet: GcHelperFlag[];
 }
 
 /** CPUs allowed by a cgroup quota: v2 `cpu.max` ("max 100000" or "50000 100000"), else v1's files. */
@@ -38,13 +48,18 @@ export function availableCpus(): number {
   return Math.min(os.availableParallelism(), cgroupCpuLimit());
 }
 
+/** Whether the node flags name `flag`, either way (V8 reads `-` and `_` alike). */
+const flagIsSet = (flag: string, nodeFlags: string) => new RegExp(`(^|\\s)--(no-?)?${flag.replace(/-/g, '[-_]')}(?=[\\s=]|$)`).test(nodeFlags);
+
 /**
- * Turns concurrent marking off when at most one CPU is available, unless the operator set it
- * (`--concurrent-marking` or `--no-concurrent-marking` on the command line or in NODE_OPTIONS).
+ * Turns V8's GC helper threads off when at most one CPU is available, each unless the operator set
+ * it on node's command line (NODE_OPTIONS does not take these flags). V8 reads them at each
+ * collection, so setting them at start-up takes effect.
  */
-export function tuneGc(cpus = availableCpus(), nodeFlags = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].join(' ')): GcTuning {
-  if (/--(no-)?concurrent[-_]marking\b/.test(nodeFlags)) return { cpus, concurrentMarking: 'left as set' };
-  if (cpus > 1) return { cpus, concurrentMarking: 'on' };
-  v8.setFlagsFromString('--no-concurrent-marking');
-  return { cpus, concurrentMarking: 'off' };
+export function tuneGc(cpus = availableCpus(), nodeFlags = process.execArgv.join(' ')): GcTuning {
+  if (cpus > 1) return { cpus, turnedOff: [], leftAsSet: [] };
+  const leftAsSet = GC_HELPER_FLAGS.filter((flag) => flagIsSet(flag, nodeFlags));
+  const turnedOff = GC_HELPER_FLAGS.filter((flag) => !leftAsSet.includes(flag));
+  for (const flag of turnedOff) v8.setFlagsFromString(`--no-${flag}`);
+  return { cpus, turnedOff, leftAsSet };
 }
