@@ -6,8 +6,9 @@
  *   whose marking steps took up to 20 ms, stalling it for 25–80 ms (3–8 of 30 rounds with a p99 over
  *   10 ms in four runs; 0–2 of 30 with it off; the sustained rate did not move).
  * - Parallel scavenging and concurrent array buffer sweeping: a young collection waited for its
- *   helper, so a gateway's pause took 1.85 ms and a worker's 1.8 (median, 34 KB and 48 KB surviving);
- *   without them 1.0 and 1.2 ms, and the end-to-end p99 at 1,000 events/s was 0.81× in 10 paired rounds.
+ *   helper, so a gateway's pause took 1.8–2.0 ms and a worker's 1.6–1.95 (medians, 20–50 KB
+ *   surviving); without them 1.0–1.2 and 1.1–1.55 ms, and the end-to-end p99 at 1,000 events/s was
+ *   0.76–0.96× in three runs of paired rounds (Intel VM; bench/HISTORY.md, the thirty-first session).
  * With two free cores they made no difference: left on.
  */
 import { readFileSync } from 'node:fs';
