@@ -8,6 +8,8 @@ import { deleteKeys, uniquePrefix } from './helpers/index.js';
 import { spawnCli, writeConfig } from './helpers/cli.js';
 
 const files = (contents: Record<string, string>) => (file: string) => contents[file];
+/** Sets no V8 flag: the test process's own collector stays as it is. */
+const setNothing = () => {};
 
 describe('GC tuning', () => {
   test('the CPU limit comes from cgroup v2 cpu.max, else cgroup v1 quota and period, else none', () => {
@@ -20,19 +22,19 @@ describe('GC tuning', () => {
   });
 
   test('with two CPUs every helper stays on; with one, each is turned off unless the operator set it', () => {
-    expect(tuneGc(2, '')).toEqual({ cpus: 2, turnedOff: [], leftAsSet: [] });
-    expect(tuneGc(1, '--max-old-space-size=512 --no-concurrent-marking')).toEqual({
+    expect(tuneGc(2, '', setNothing)).toEqual({ cpus: 2, turnedOff: [], leftAsSet: [] });
+    expect(tuneGc(1, '--max-old-space-size=512 --no-concurrent-marking', setNothing)).toEqual({
       cpus: 1,
       turnedOff: ['parallel-scavenge', 'concurrent-array-buffer-sweeping'],
       leftAsSet: ['concurrent-marking'],
     });
-    expect(tuneGc(0.5, '--concurrent_marking --parallel-scavenge --noconcurrent_array_buffer_sweeping')).toEqual({
+    expect(tuneGc(0.5, '--concurrent_marking --parallel-scavenge --noconcurrent_array_buffer_sweeping', setNothing)).toEqual({
       cpus: 0.5,
       turnedOff: [],
       leftAsSet: ['concurrent-marking', 'parallel-scavenge', 'concurrent-array-buffer-sweeping'],
     });
     // A longer flag that only starts with a helper's name is not that helper.
-    expect(tuneGc(1, '--parallel-scavenge-task-trace')).toEqual({ cpus: 1, turnedOff: [...GC_HELPER_FLAGS], leftAsSet: [] });
+    expect(tuneGc(1, '--parallel-scavenge-task-trace', setNothing)).toEqual({ cpus: 1, turnedOff: [...GC_HELPER_FLAGS], leftAsSet: [] });
   });
 
   describe('the gateway as deployed', () => {

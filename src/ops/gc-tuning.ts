@@ -57,10 +57,15 @@ const flagIsSet = (flag: string, nodeFlags: string) => new RegExp(`(^|\\s)--(no-
  * it on node's command line (NODE_OPTIONS does not take these flags). V8 reads them at each
  * collection, so setting them at start-up takes effect.
  */
-export function tuneGc(cpus = availableCpus(), nodeFlags = process.execArgv.join(' ')): GcTuning {
+export function tuneGc(
+  cpus = availableCpus(),
+  nodeFlags = process.execArgv.join(' '),
+  /** A seam for tests, which must not change their own process's collector. */
+  setV8Flag: (flag: string) => void = (flag) => v8.setFlagsFromString(flag),
+): GcTuning {
   if (cpus > 1) return { cpus, turnedOff: [], leftAsSet: [] };
   const leftAsSet = GC_HELPER_FLAGS.filter((flag) => flagIsSet(flag, nodeFlags));
   const turnedOff = GC_HELPER_FLAGS.filter((flag) => !leftAsSet.includes(flag));
-  for (const flag of turnedOff) v8.setFlagsFromString(`--no-${flag}`);
+  for (const flag of turnedOff) setV8Flag(`--no-${flag}`);
   return { cpus, turnedOff, leftAsSet };
 }
