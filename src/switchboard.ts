@@ -167,10 +167,10 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
     const connector = spec.definition.inbound({ name: spec.name, config: spec.config, log: log.child({ connector: spec.name }), signal: abort.signal });
     inbound.set(spec.name, { spec, connector, abort });
     const labels = { connector: spec.name };
-    // Labelled children resolved once: the hot path then skips prom-client's label hashing.
-    const received = metrics.eventsReceived.labels(labels);
-    const accepted = metrics.eventsAccepted.labels(labels);
-    const duplicates = metrics.duplicates.labels(labels);
+    // Counted as plain numbers, handed to prom-client when read; the histogram's child resolved once.
+    const received = metrics.eventsReceived.tally(labels);
+    const accepted = metrics.eventsAccepted.tally(labels);
+    const duplicates = metrics.duplicates.tally(labels);
     const enqueueSeconds = metrics.enqueueSeconds.labels(labels);
     const publish: InboundIO['publish'] = (incoming, publishOptions) =>
       !tracingOn() ? publishNow(incoming, publishOptions) : inSpan(`publish ${spec.name}`, SpanKind.PRODUCER, eventContext(incoming[0] ?? {}), { 'switchboard.connector': spec.name, 'messaging.batch.message_count': incoming.length }, async () => {
@@ -180,12 +180,12 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
         return publishNow(events, publishOptions);
       });
     const publishNow: InboundIO['publish'] = async (events, publishOptions) => {
-      received.inc(events.length);
+      received.add(events.length);
       const started = performance.now();
       try {
         const result = await bus.publish(events, publishOptions, spec.name);
-        accepted.inc(events.length);
-        if (result.duplicates) duplicates.inc(result.duplicates);
+        accepted.add(events.length);
+        if (result.duplicates) duplicates.add(result.duplicates);
         return result;
       } catch (err) {
         metrics.eventsRejected.inc({ ...labels, reason: (err as { code?: string }).code ?? 'SWB_ERR_INTERNAL' }, events.length);

@@ -1,5 +1,7 @@
 /** /metrics moves as documented for an accepted event, a rejected one, a duplicate, a failing function and a dead letter. */
 import { createHmac, randomUUID } from 'node:crypto';
+import { Registry } from 'prom-client';
+import { talliedCounter } from '../src/ops/metrics.js';
 import { bootSwitchboard, startRecorder, waitFor } from './helpers/index.js';
 
 const SECRET = 'metrics-signing-secret';
@@ -54,4 +56,23 @@ functions:
     await t.close();
     await recorder.close();
   }
+});
+
+test('a tallied counter hands its plain-number counts to prom-client when read, once each', async () => {
+  const registry = new Registry();
+  const counter = talliedCounter({ name: 'tallied_total', help: 'h', labelNames: ['connector'], registers: [registry] });
+  const value = async (connector: string) => (await counter.get()).values.find((v) => v.labels.connector === connector)?.value ?? 0;
+  const a = counter.tally({ connector: 'a' });
+  const again = counter.tally({ connector: 'a' }); // a reloaded connector asks for its tally again
+  const b = counter.tally({ connector: 'b' });
+  a.add(2);
+  again.add(3);
+  b.add(1);
+  counter.inc({ connector: 'a' }, 10); // direct increments still count
+  expect(await value('a')).toBe(15);
+  expect(await value('b')).toBe(1);
+  // Reading again adds nothing; counting again adds to what was read.
+  expect(await value('a')).toBe(15);
+  a.add(1);
+  expect(await registry.metrics()).toContain('tallied_total{connector="a"} 16');
 });
