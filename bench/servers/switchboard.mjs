@@ -50,7 +50,6 @@ const { answerRunsMessage } = await import('./noop-function.mjs');
 // defines it. Recorded only between the messages { reset } and 'received' (the latency rounds): at
 // saturation the bookkeeping cost the gateway ~15 % of its rate.
 const receivedAt = new DeliveryTimes();
-let recording = false;
 const now = () => performance.timeOrigin + performance.now();
 // Young collections (count, ms) and full ones so far, for the bench's per-round log: the young generation's
 // capacity moves a gateway's cost from round to round (bench/HISTORY.md, the thirtieth session).
@@ -64,20 +63,21 @@ new PerformanceObserver((list) => {
     }
   }
 }).observe({ entryTypes: ['gc'] });
-sb.gateway?.app.server.on('request', (request) => {
-  if (!recording) return;
+// Listening only while recording: a second 'request' listener costs every request of the ingest rounds
+// (the server's emit then copies its listener array).
+const recordArrival = (request) => {
   const id = request.headers['x-github-delivery'];
   if (typeof id === 'string') request.once('end', () => receivedAt.set(id, now()));
-});
+};
 process.on('message', (message) => {
   if (message === 'collections') return process.send?.({ ...collections });
   if (message === 'received') {
-    recording = false;
+    sb.gateway?.app.server.off('request', recordArrival);
     return process.send?.({ receivedAt });
   }
   if (message?.reset !== undefined) {
     receivedAt.reset(message.reset);
-    recording = true;
+    sb.gateway?.app.server.off('request', recordArrival).on('request', recordArrival);
   }
   answerRunsMessage(message);
 });
