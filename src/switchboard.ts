@@ -11,7 +11,7 @@ import { createLogger } from './log.js';
 import type { InboundConnector, InboundIO, OutboundConnector } from './registry/contract.js';
 import { journalLayout, type Journal } from './ops/journal.js';
 import { tuneGc } from './ops/gc-tuning.js';
-import { startIdleHeapTrim, type IdleHeapTrimOptions } from './ops/idle-heap-trim.js';
+import { startIdleHeapTrim, type IdleHeapTrim, type IdleHeapTrimOptions } from './ops/idle-heap-trim.js';
 import { createMetrics, type Metrics } from './ops/metrics.js';
 import { activeTraceExtension, eventContext, flushTracing, initTracing, inSpan, SpanKind, tracingOn } from './ops/tracing.js';
 import type { ModuleImporter } from './worker/runtimes/node.js';
@@ -135,12 +135,8 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
     if (gc.turnedOff.length > 0) log.info({ cpus: gc.cpus, off: gc.turnedOff }, "at most one CPU available: V8's GC helper threads off");
   }
   const trimOptions = options.idleHeapTrim ?? notTurnedOff('SWITCHBOARD_IDLE_HEAP_TRIM');
-  const heapTrim = trimOptions
-    ? startIdleHeapTrim({
-        onTrim: (before, after) => log.debug({ heapMiB: { before: mib(before.total), after: mib(after.total) } }, 'idle: heap trimmed'),
-        ...(typeof trimOptions === 'object' ? trimOptions : {}),
-      })
-    : undefined;
+  // Started once start-up is done: its windows then measure traffic only.
+  let heapTrim: IdleHeapTrim | undefined;
 
   const close = async (graceMs = 25_000) => {
     heapTrim?.stop();
@@ -303,6 +299,12 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
       const address = gateway.app.server.address();
       const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
       if (address && typeof address === 'object') url = `http://${shownHost}:${address.port}`;
+    }
+    if (trimOptions) {
+      heapTrim = startIdleHeapTrim({
+        onTrim: (before, after) => log.debug({ heapMiB: { before: mib(before.total), after: mib(after.total) } }, 'idle: heap trimmed'),
+        ...(typeof trimOptions === 'object' ? trimOptions : {}),
+      });
     }
     started = true;
     const paused = new Set<string>();

@@ -66,8 +66,11 @@ describe('idle heap trim', () => {
   });
 
   test.each([
-    // Start-up fills the first window, however busy it kept it: one idle window then is enough.
-    ['after start-up one idle window is enough, however busy start-up kept the first', [0.05]],
+    // Nothing served since start-up (the trim starts once start-up is done): one idle window is enough.
+    ['a process idle since start-up is trimmed after one idle window', []],
+    // Traffic in the first window is traffic: a burst right after start-up, then a pause, and the next
+    // burst still finds its heap as it left it.
+    ['a busy first window counts as traffic', [0.05, 0, 0]],
     // Busy after start-up: two idle windows since the last busy one are not the three asked for, so a
     // burst after a short pause finds its heap as it left it.
     ['once busy, it waits until idle for as long as asked, counted afresh after any busy window', [0.05, 0.5, 0, 0, 0.3, 0, 0]],

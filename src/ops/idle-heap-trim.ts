@@ -7,11 +7,14 @@
  * idle window measures that window's low rate, shrinks the young generation, and starts the reducer,
  * which then compacts the old generation.
  *
- * After start-up one idle window is enough (what start-up grew is garbage). After traffic the process
- * waits a minute: a trimmed young generation grows back only as survivors accumulate, so a burst
- * that followed a short pause ran its first seconds with scavenges every megabyte and premature
- * promotion (measured: a gateway and worker took a 2 s burst after 15 s idle at 0.32–0.83× the rate,
- * and up to 2× the CPU per event, of the same pair with the trim off).
+ * A process that has served nothing since start-up is trimmed after one idle window (what start-up grew
+ * is garbage). After traffic the process waits a minute: a trimmed young generation grows back only as
+ * survivors accumulate, so a burst that followed a short pause ran its first seconds with scavenges every
+ * megabyte and premature promotion (measured: a gateway and worker took a 2 s burst after 15 s idle at
+ * 0.32–0.83× the rate, and up to 2× the CPU per event, of the same pair with the trim off). Windows are
+ * counted from the end of start-up (the caller starts the trim then), so traffic in the first window is
+ * traffic too: a gateway that served a burst right after it started and then paused was trimmed before
+ * the next burst, which then cost it 15–30 % more CPU per event (the first round of a suite's gateways).
  */
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import v8 from 'node:v8';
@@ -74,22 +77,19 @@ export function startIdleHeapTrim(options: IdleHeapTrimOptions = {}): IdleHeapTr
   // Then nothing more until the process has been busy again: an idle process whose heap does not
   // shrink further is not collected every window.
   let attemptsLeft = 2;
-  // Idle windows in a row, and how many a trim needs: one after start-up, more once the process was
-  // busy. The first window holds start-up itself (a gateway and worker use 3–5 % of it): not traffic.
+  // Idle windows in a row, and how many a trim needs: one while the process has served nothing, more
+  // once it was busy.
   let idleWindows = 0;
   let windowsNeeded = 1;
-  let firstWindow = true;
 
   const check = () => {
     const now = utilization();
     const idle = utilization(last).utilization < idleUtilization;
     last = now;
-    const startUp = firstWindow;
-    firstWindow = false;
     if (!idle) {
       attemptsLeft = 2;
       idleWindows = 0;
-      if (!startUp) windowsNeeded = windowsAfterBusy;
+      windowsNeeded = windowsAfterBusy;
       return;
     }
     idleWindows++;
