@@ -13,8 +13,8 @@
  * megabyte and premature promotion (measured: a gateway and worker took a 2 s burst after 15 s idle at
  * 0.32–0.83× the rate, and up to 2× the CPU per event, of the same pair with the trim off). Windows are
  * counted from the end of start-up (the caller starts the trim then), so traffic in the first window is
- * traffic too: a gateway that served a burst right after it started and then paused was trimmed before
- * the next burst, which then cost it 15–30 % more CPU per event (the first round of a suite's gateways).
+ * traffic too: before, start-up's window was never counted as busy, and a process that served a burst
+ * right after it started, then paused for a window, was trimmed before its next burst.
  */
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import v8 from 'node:v8';
