@@ -1,9 +1,10 @@
 /**
  * V8's GC helper threads (concurrent marking, parallel scavenging, concurrent array buffer sweeping)
- * are turned off when the process may use at most one CPU (src/ops/gc-tuning.ts): the CPU count from
- * affinity and cgroup quotas, the operator's own flags respected, and the real CLI pinned to one core.
+ * are turned off when the process may use at most one CPU, and the young generation's growth factor is
+ * set whatever the CPUs (src/ops/gc-tuning.ts): the CPU count from affinity and cgroup quotas, the
+ * operator's own flags respected, and the real CLI pinned to one core.
  */
-import { availableCpus, cgroupCpuLimit, GC_HELPER_FLAGS, tuneGc } from '../src/ops/gc-tuning.js';
+import { availableCpus, cgroupCpuLimit, GC_HELPER_FLAGS, tuneGc, YOUNG_GROWTH_FACTOR } from '../src/ops/gc-tuning.js';
 import { deleteKeys, uniquePrefix } from './helpers/index.js';
 import { spawnCli, writeConfig } from './helpers/cli.js';
 
@@ -22,19 +23,37 @@ describe('GC tuning', () => {
   });
 
   test('with two CPUs every helper stays on; with one, each is turned off unless the operator set it', () => {
-    expect(tuneGc(2, '', setNothing)).toEqual({ cpus: 2, turnedOff: [], leftAsSet: [] });
+    expect(tuneGc(2, '', setNothing)).toEqual({ cpus: 2, turnedOff: [], leftAsSet: [], youngGrowthFactor: YOUNG_GROWTH_FACTOR });
     expect(tuneGc(1, '--max-old-space-size=512 --no-concurrent-marking', setNothing)).toEqual({
       cpus: 1,
       turnedOff: ['parallel-scavenge', 'concurrent-array-buffer-sweeping'],
       leftAsSet: ['concurrent-marking'],
+      youngGrowthFactor: YOUNG_GROWTH_FACTOR,
     });
     expect(tuneGc(0.5, '--concurrent_marking --parallel-scavenge --noconcurrent_array_buffer_sweeping', setNothing)).toEqual({
       cpus: 0.5,
       turnedOff: [],
       leftAsSet: ['concurrent-marking', 'parallel-scavenge', 'concurrent-array-buffer-sweeping'],
+      youngGrowthFactor: YOUNG_GROWTH_FACTOR,
     });
     // A longer flag that only starts with a helper's name is not that helper.
-    expect(tuneGc(1, '--parallel-scavenge-task-trace', setNothing)).toEqual({ cpus: 1, turnedOff: [...GC_HELPER_FLAGS], leftAsSet: [] });
+    expect(tuneGc(1, '--parallel-scavenge-task-trace', setNothing)).toEqual({ cpus: 1, turnedOff: [...GC_HELPER_FLAGS], leftAsSet: [], youngGrowthFactor: YOUNG_GROWTH_FACTOR });
+  });
+
+  test('the young generation grows by the factor set here, whatever the CPUs, unless the operator set one', () => {
+    const setting = () => {
+      const flags: string[] = [];
+      return { flags, set: (flag: string) => void flags.push(flag) };
+    };
+    const two = setting();
+    tuneGc(2, '', two.set);
+    expect(two.flags).toEqual([`--semi-space-growth-factor=${YOUNG_GROWTH_FACTOR}`]);
+    const one = setting();
+    tuneGc(1, '', one.set);
+    expect(one.flags).toEqual([`--semi-space-growth-factor=${YOUNG_GROWTH_FACTOR}`, ...GC_HELPER_FLAGS.map((f) => `--no-${f}`)]);
+    const operator = setting();
+    expect(tuneGc(2, '--semi_space_growth_factor=3', operator.set)).toEqual({ cpus: 2, turnedOff: [], leftAsSet: ['semi-space-growth-factor'] });
+    expect(operator.flags).toEqual([]);
   });
 
   describe('the gateway as deployed', () => {
@@ -64,7 +83,7 @@ functions: []
       ]);
     });
 
-    test('SWITCHBOARD_GC_TUNING=off, or a machine with more CPUs, leaves V8 as it is', async () => {
+    test('SWITCHBOARD_GC_TUNING=off, or a machine with more CPUs, turns no GC helper off', async () => {
       expect(await startupLog({ SWITCHBOARD_GC_TUNING: 'off' }, ['taskset', '-c', '0'])).toEqual([]);
       expect(availableCpus()).toBeGreaterThan(1);
       expect(await startupLog({})).toEqual([]);

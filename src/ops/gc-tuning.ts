@@ -10,6 +10,16 @@
  *   surviving); without them 1.0–1.2 and 1.1–1.55 ms, and the end-to-end p99 at 1,000 events/s was
  *   0.76–0.96× in three runs of paired rounds (Intel VM; bench/HISTORY.md, the thirty-first session).
  * With two free cores they made no difference: left on.
+ *
+ * Whatever the CPUs, the young generation regrows four times as fast as V8's default (`--semi-space-
+ * growth-factor` 4, not 2). V8 shrinks it to its first size (1 MB) at the first collection after a few
+ * seconds of quiet, which sees the quiet's low allocation rate, and grows it back only as survivors
+ * accumulate: a burst after a pause then ran most of its first seconds with a small young generation,
+ * promoting early, and with full collections after (a gateway's 2 s rounds 16 s apart: 115–150
+ * scavenges and 4–5 full collections in half of them, 10–25 % more CPU per event). With 4, the
+ * suite's first gateway round cost what its later ones did, and CPU per event against the naive
+ * endpoint was 0.63× in the suites that tried it (bench/HISTORY.md, the thirty-second session). The
+ * largest size is V8's as before, and an idle process still gives it back.
  */
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -19,13 +29,18 @@ import v8 from 'node:v8';
 export const GC_HELPER_FLAGS = ['concurrent-marking', 'parallel-scavenge', 'concurrent-array-buffer-sweeping'] as const;
 export type GcHelperFlag = (typeof GC_HELPER_FLAGS)[number];
 
+/** How many times larger the young generation grows each time V8 grows it (V8's default: 2). */
+export const YOUNG_GROWTH_FACTOR = 4;
+
 export interface GcTuning {
   /** CPUs this process may use: its affinity, capped by a cgroup CPU quota. */
   cpus: number;
   /** The helpers turned off here. */
   turnedOff: GcHelperFlag[];
-  /** The helpers the operator set (`--x` or `--no-x`), left as set. */
-  leftAsSet: GcHelperFlag[];
+  /** The flags the operator set (`--x` or `--no-x`, `--x=n`), left as set. */
+  leftAsSet: (GcHelperFlag | 'semi-space-growth-factor')[];
+  /** The young generation's growth factor set here, when the operator set none. */
+  youngGrowthFactor?: number;
 }
 
 /** CPUs allowed by a cgroup quota: v2 `cpu.max` ("max 100000" or "50000 100000"), else v1's files. */
@@ -53,9 +68,9 @@ export function availableCpus(): number {
 const flagIsSet = (flag: string, nodeFlags: string) => new RegExp(`(^|\\s)--(no-?)?${flag.replace(/-/g, '[-_]')}(?=[\\s=]|$)`).test(nodeFlags);
 
 /**
- * Turns V8's GC helper threads off when at most one CPU is available, each unless the operator set
- * it on node's command line (NODE_OPTIONS does not take these flags). V8 reads them at each
- * collection, so setting them at start-up takes effect.
+ * Sets the young generation's growth factor, and turns V8's GC helper threads off when at most one CPU
+ * is available, each unless the operator set it on node's command line (NODE_OPTIONS does not take
+ * these flags). V8 reads them at each collection, so setting them at start-up takes effect.
  */
 export function tuneGc(
   cpus = availableCpus(),
@@ -63,9 +78,18 @@ export function tuneGc(
   /** A seam for tests, which must not change their own process's collector. */
   setV8Flag: (flag: string) => void = (flag) => v8.setFlagsFromString(flag),
 ): GcTuning {
-  if (cpus > 1) return { cpus, turnedOff: [], leftAsSet: [] };
-  const leftAsSet = GC_HELPER_FLAGS.filter((flag) => flagIsSet(flag, nodeFlags));
-  const turnedOff = GC_HELPER_FLAGS.filter((flag) => !leftAsSet.includes(flag));
-  for (const flag of turnedOff) setV8Flag(`--no-${flag}`);
-  return { cpus, turnedOff, leftAsSet };
+  const growthLeftAsSet = flagIsSet('semi-space-growth-factor', nodeFlags);
+  if (!growthLeftAsSet) setV8Flag(`--semi-space-growth-factor=${YOUNG_GROWTH_FACTOR}`);
+  const tuning: GcTuning = growthLeftAsSet
+    ? { cpus, turnedOff: [], leftAsSet: ['semi-space-growth-factor'] }
+    : { cpus, turnedOff: [], leftAsSet: [], youngGrowthFactor: YOUNG_GROWTH_FACTOR };
+  if (cpus > 1) return tuning;
+  for (const flag of GC_HELPER_FLAGS) {
+    if (flagIsSet(flag, nodeFlags)) tuning.leftAsSet.push(flag);
+    else {
+      setV8Flag(`--no-${flag}`);
+      tuning.turnedOff.push(flag);
+    }
+  }
+  return tuning;
 }
