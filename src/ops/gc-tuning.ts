@@ -1,5 +1,5 @@
 /**
- * V8's garbage collector tuned to the CPUs this process may use. With at most one CPU (a container
+ * V8's garbage collector tuned to the CPUs this process may use and to bursts after pauses. With at most one CPU (a container
  * limited to one, or a process pinned to a core), V8's GC helper threads have no second core to run
  * on: they compete with the main thread, which waits for them inside its pauses.
  * - Concurrent marking: on one core a worker at 1,000 events/s ran a full collection every 10–12 s
@@ -18,7 +18,7 @@
  * promoting early, and with full collections after (a gateway's 2 s rounds 16 s apart: 115–150
  * scavenges and 4–5 full collections in half of them, 10–25 % more CPU per event). With 4, the
  * suite's first gateway round cost what its later ones did, and CPU per event against the naive
- * endpoint was 0.63× in the suites that tried it (bench/HISTORY.md, the thirty-second session). The
+ * endpoint was 0.63–0.65× in the three suites that tried it (bench/HISTORY.md, the thirty-second session). The
  * largest size is V8's as before, and an idle process still gives it back.
  */
 import { readFileSync } from 'node:fs';
