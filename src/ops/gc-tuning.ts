@@ -1,7 +1,8 @@
 /**
- * V8's garbage collector tuned to the CPUs this process may use and to bursts after pauses. With at most one CPU (a container
- * limited to one, or a process pinned to a core), V8's GC helper threads have no second core to run
- * on: they compete with the main thread, which waits for them inside its pauses.
+ * V8's garbage collector tuned to the CPUs this process may use and to bursts after pauses. With at
+ * most one CPU (a container limited to one, or a process pinned to a core), V8's GC helper threads
+ * have no second core to run on: they compete with the main thread, which waits for them inside its
+ * pauses.
  * - Concurrent marking: on one core a worker at 1,000 events/s ran a full collection every 10–12 s
  *   whose marking steps took up to 20 ms, stalling it for 25–80 ms (3–8 of 30 rounds with a p99 over
  *   10 ms in four runs; 0–2 of 30 with it off; the sustained rate did not move).
@@ -11,15 +12,15 @@
  *   0.76–0.96× in three runs of paired rounds (Intel VM; bench/HISTORY.md, the thirty-first session).
  * With two free cores they made no difference: left on.
  *
- * Whatever the CPUs, the young generation regrows four times as fast as V8's default (`--semi-space-
- * growth-factor` 4, not 2). V8 shrinks it to its first size (1 MB) at the first collection after a few
- * seconds of quiet, which sees the quiet's low allocation rate, and grows it back only as survivors
- * accumulate: a burst after a pause then ran most of its first seconds with a small young generation,
- * promoting early, and with full collections after (a gateway's 2 s rounds 16 s apart: 115–150
- * scavenges and 4–5 full collections in half of them, 10–25 % more CPU per event). With 4, the
- * suite's first gateway round cost what its later ones did, and CPU per event against the naive
- * endpoint was 0.63–0.65× in the three suites that tried it (bench/HISTORY.md, the thirty-second session). The
- * largest size is V8's as before, and an idle process still gives it back.
+ * Whatever the CPUs, the young generation regrows four times as fast as V8's default
+ * (`--semi-space-growth-factor` 4, not 2). V8 shrinks it to its first size (1 MB) at the first
+ * collection after a few seconds of quiet, which sees the quiet's low allocation rate, and grows it
+ * back only as survivors accumulate: a burst after a pause then ran most of its first seconds with a
+ * small young generation, promoting early, and with full collections after (a gateway's 2 s rounds 16
+ * s apart: 115–150 scavenges and 4–5 full collections in half of them, 10–25 % more CPU per event).
+ * With 4, the suite's first gateway round cost what its later ones did, and CPU per event against the
+ * naive endpoint was 0.63–0.65× in the three suites that tried it (bench/HISTORY.md, the thirty-second
+ * session). The largest size is V8's as before, and an idle process still gives it back.
  */
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
