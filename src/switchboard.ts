@@ -33,13 +33,13 @@ export interface SwitchboardOptions {
   /** How long startup waits for Redis before failing. */
   startupTimeoutMs?: number;
   /**
-   * Give the heap back to the system after 10 s idle (src/ops/idle-heap-trim.ts); on by default,
-   * off with false or SWITCHBOARD_IDLE_HEAP_TRIM=off.
+   * Give the heap back to the system once idle (src/ops/idle-heap-trim.ts: 10 s after start-up with no
+   * traffic, a minute after traffic); on by default, off with false or SWITCHBOARD_IDLE_HEAP_TRIM=off.
    */
   idleHeapTrim?: boolean | IdleHeapTrimOptions;
   /**
-   * With at most one CPU available, turn V8's GC helper threads off (src/ops/gc-tuning.ts); on by
-   * default, off with false or SWITCHBOARD_GC_TUNING=off.
+   * Tune V8's collector (src/ops/gc-tuning.ts): the young generation's growth factor, and with at most
+   * one CPU available its helper threads off; on by default, off with false or SWITCHBOARD_GC_TUNING=off.
    */
   gcTuning?: boolean;
 }

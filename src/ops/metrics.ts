@@ -34,10 +34,9 @@ export function talliedCounter<L extends string>(configuration: CounterConfigura
   return Object.assign(counter, {
     tally(labels: LabelValues<L>): Tally {
       const key = JSON.stringify(labels);
-      let entry = tallies.get(key);
-      if (!entry) tallies.set(key, (entry = { labels, count: 0 }));
-      const tallied = entry;
-      return { add: (n) => void (tallied.count += n) };
+      const entry = tallies.get(key) ?? { labels, count: 0 };
+      tallies.set(key, entry);
+      return { add: (n) => void (entry.count += n) };
     },
   });
 }
