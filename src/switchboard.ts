@@ -163,11 +163,11 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
     const connector = spec.definition.inbound({ name: spec.name, config: spec.config, log: log.child({ connector: spec.name }), signal: abort.signal });
     inbound.set(spec.name, { spec, connector, abort });
     const labels = { connector: spec.name };
-    // Counted as plain numbers, handed to prom-client when read; the histogram's child resolved once.
+    // Counted as plain numbers, read by the registry when scraped.
     const received = metrics.eventsReceived.tally(labels);
     const accepted = metrics.eventsAccepted.tally(labels);
     const duplicates = metrics.duplicates.tally(labels);
-    const enqueueSeconds = metrics.enqueueSeconds.labels(labels);
+    const enqueueSeconds = metrics.enqueueSeconds.tally(labels);
     const publish: InboundIO['publish'] = (incoming, publishOptions) =>
       !tracingOn() ? publishNow(incoming, publishOptions) : inSpan(`publish ${spec.name}`, SpanKind.PRODUCER, eventContext(incoming[0] ?? {}), { 'switchboard.connector': spec.name, 'messaging.batch.message_count': incoming.length }, async () => {
         // With tracing on, each event carries this span as its parent.

@@ -1,7 +1,7 @@
 /** /metrics moves as documented for an accepted event, a rejected one, a duplicate, a failing function and a dead letter. */
 import { createHmac, randomUUID } from 'node:crypto';
-import { Registry } from 'prom-client';
-import { talliedCounter } from '../src/ops/metrics.js';
+import { Histogram, Registry } from 'prom-client';
+import { TalliedHistogram, talliedCounter } from '../src/ops/metrics.js';
 import { bootSwitchboard, startRecorder, waitFor } from './helpers/index.js';
 
 const SECRET = 'metrics-signing-secret';
@@ -75,4 +75,34 @@ test('a tallied counter hands its plain-number counts to prom-client when read, 
   expect(await value('a')).toBe(15);
   a.add(1);
   expect(await registry.metrics()).toContain('tallied_total{connector="a"} 16');
+});
+
+test('a tallied histogram reads as prom-client\'s own Histogram given the same observations', async () => {
+  const config = { name: 'run_seconds', help: 'Run time.', labelNames: ['function'] as const, buckets: [0.001, 0.01, 0.1, 1] };
+  const theirs = new Registry();
+  const ours = new Registry();
+  const reference = new Histogram({ ...config, labelNames: [...config.labelNames], registers: [theirs] });
+  const tallied = new TalliedHistogram({ ...config, registers: [ours] });
+  const a = tallied.tally({ function: 'a' });
+  const again = tallied.tally({ function: 'a' }); // a reloaded function asks for its series again
+  const b = tallied.tally({ function: 'b "quoted"' });
+  tallied.tally({ function: 'never observed' }); // not shown until observed, as prom-client's children
+  // On a bound (counted in that bucket), between bounds, above the last (only +Inf), and zero.
+  for (const [observer, fn, value] of [[a, 'a', 0.001], [again, 'a', 0.005], [a, 'a', 2.5], [b, 'b "quoted"', 0], [b, 'b "quoted"', 0.1]] as const) {
+    observer.observe(value);
+    reference.observe({ function: fn }, value);
+  }
+  expect(await ours.metrics()).toBe(await theirs.metrics());
+  // The same JSON but for prom-client's empty exemplar slots (exemplars are off).
+  const withoutExemplars = (metrics: Awaited<ReturnType<Registry['getMetricsAsJSON']>>) => metrics.map((m) => ({ ...m, values: m.values.map(({ exemplar: _, ...v }: Record<string, unknown>) => v) }));
+  expect(withoutExemplars(await ours.getMetricsAsJSON())).toEqual(withoutExemplars(await theirs.getMetricsAsJSON()));
+  expect(await ours.metrics()).toContain('run_seconds_bucket{le="0.01",function="a"} 2');
+  expect(() => a.observe(Number.NaN)).toThrow(TypeError);
+  // Reset empties every series; observing again starts from zero.
+  ours.resetMetrics();
+  theirs.resetMetrics();
+  expect(await ours.metrics()).toBe(await theirs.metrics());
+  a.observe(0.5);
+  reference.observe({ function: 'a' }, 0.5);
+  expect(await ours.metrics()).toBe(await theirs.metrics());
 });

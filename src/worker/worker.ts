@@ -186,14 +186,14 @@ export class FunctionWorkers {
     await this.options.bus.publish([event], {}, { function: fn.name });
   }
 
-  /** Records one run's outcome in metrics; labelled children are resolved once per function, not per run. */
+  /** Records one run's outcome in metrics; the series are resolved once per function, not per run. */
   private observerFor(fn: FunctionConfig): (outcome: 'succeeded' | 'failed', seconds: number) => void {
     const metrics = this.options.metrics;
     if (!metrics) return () => {};
-    const runs = { succeeded: metrics.functionRuns.labels({ function: fn.name, outcome: 'succeeded' }), failed: metrics.functionRuns.labels({ function: fn.name, outcome: 'failed' }) };
-    const duration = metrics.functionSeconds.labels({ function: fn.name });
+    const runs = { succeeded: metrics.functionRuns.tally({ function: fn.name, outcome: 'succeeded' }), failed: metrics.functionRuns.tally({ function: fn.name, outcome: 'failed' }) };
+    const duration = metrics.functionSeconds.tally({ function: fn.name });
     return (outcome, seconds) => {
-      runs[outcome].inc();
+      runs[outcome].add(1);
       duration.observe(seconds);
     };
   }
