@@ -62,7 +62,7 @@ type MetricData<V> = { name: string; help: string; type: 'histogram'; aggregator
  * A Prometheus histogram whose series the hot path holds directly (`tally(labels)` once, then `observe`),
  * exposed through a prom-client registry like prom-client's own Histogram (the same text and JSON).
  * prom-client's `observe` validates and hashes the labels and finds the bucket through an object keyed by
- * the bound as a string: about 0.26 µs per call, one call per publish and per function run.
+ * the bound as a string: 0.26 µs per call on the Intel VM, 0.45 on the AMD VM, one call per publish and per run.
  */
 export class TalliedHistogram<L extends string> {
   readonly type = 'histogram';
@@ -82,10 +82,9 @@ export class TalliedHistogram<L extends string> {
   /** The observer of one label set; the same labels give the same series (a reloaded function keeps counting). */
   tally(labels: LabelValues<L>): Observer {
     const key = JSON.stringify(labels);
-    let series = this.series.get(key);
-    if (!series) this.series.set(key, (series = { labels, counts: new Float64Array(this.bounds.length + 1), sum: 0, count: 0 }));
+    const entry = this.series.get(key) ?? { labels, counts: new Float64Array(this.bounds.length + 1), sum: 0, count: 0 };
+    this.series.set(key, entry);
     const { bounds } = this;
-    const entry = series;
     return {
       observe(value: number) {
         if (!Number.isFinite(value)) throw new TypeError(`Value is not a valid number: ${value}`);
