@@ -79,11 +79,12 @@ export function tuneGc(
   /** A seam for tests, which must not change their own process's collector. */
   setV8Flag: (flag: string) => void = (flag) => v8.setFlagsFromString(flag),
 ): GcTuning {
-  const growthLeftAsSet = flagIsSet('semi-space-growth-factor', nodeFlags);
-  if (!growthLeftAsSet) setV8Flag(`--semi-space-growth-factor=${YOUNG_GROWTH_FACTOR}`);
-  const tuning: GcTuning = growthLeftAsSet
-    ? { cpus, turnedOff: [], leftAsSet: ['semi-space-growth-factor'] }
-    : { cpus, turnedOff: [], leftAsSet: [], youngGrowthFactor: YOUNG_GROWTH_FACTOR };
+  const tuning: GcTuning = { cpus, turnedOff: [], leftAsSet: [] };
+  if (flagIsSet('semi-space-growth-factor', nodeFlags)) tuning.leftAsSet.push('semi-space-growth-factor');
+  else {
+    setV8Flag(`--semi-space-growth-factor=${YOUNG_GROWTH_FACTOR}`);
+    tuning.youngGrowthFactor = YOUNG_GROWTH_FACTOR;
+  }
   if (cpus > 1) return tuning;
   for (const flag of GC_HELPER_FLAGS) {
     if (flagIsSet(flag, nodeFlags)) tuning.leftAsSet.push(flag);
