@@ -10,7 +10,7 @@ import { buildGateway, type Gateway } from './gateway/app.js';
 import { createLogger } from './log.js';
 import type { InboundConnector, InboundIO, OutboundConnector } from './registry/contract.js';
 import { journalLayout, type Journal } from './ops/journal.js';
-import { tuneGc } from './ops/gc-tuning.js';
+import { collectStartupGarbage, tuneGc } from './ops/gc-tuning.js';
 import { startIdleHeapTrim, type IdleHeapTrim, type IdleHeapTrimOptions } from './ops/idle-heap-trim.js';
 import { createMetrics, type Metrics } from './ops/metrics.js';
 import { activeTraceExtension, eventContext, flushTracing, initTracing, inSpan, SpanKind, tracingOn } from './ops/tracing.js';
@@ -38,8 +38,9 @@ export interface SwitchboardOptions {
    */
   idleHeapTrim?: boolean | IdleHeapTrimOptions;
   /**
-   * Tune V8's collector (src/ops/gc-tuning.ts): the young generation's growth factor, and with at most
-   * one CPU available its helper threads off; on by default, off with false or SWITCHBOARD_GC_TUNING=off.
+   * Tune V8's collector (src/ops/gc-tuning.ts): the young generation's growth factor, with at most one
+   * CPU available its helper threads off, and one full collection once start-up is done; on by default,
+   * off with false or SWITCHBOARD_GC_TUNING=off.
    */
   gcTuning?: boolean;
 }
@@ -79,7 +80,7 @@ export interface ReloadReport {
   needsRestart: string[];
 }
 
-const mib = (bytes: number) => Math.round(bytes / 2 ** 20);
+const mib = (bytes: number) => Math.round((bytes / 2 ** 20) * 10) / 10;
 
 /** A setting that is on unless its environment variable says off, false or 0. */
 const notTurnedOff = (name: string) => !['off', 'false', '0'].includes(process.env[name] ?? '');
@@ -130,7 +131,8 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
   let gateway: Gateway | undefined;
   let started = false;
 
-  if (options.gcTuning ?? notTurnedOff('SWITCHBOARD_GC_TUNING')) {
+  const gcTuning = options.gcTuning ?? notTurnedOff('SWITCHBOARD_GC_TUNING');
+  if (gcTuning) {
     const gc = tuneGc();
     if (gc.turnedOff.length > 0) log.info({ cpus: gc.cpus, off: gc.turnedOff }, "at most one CPU available: V8's GC helper threads off");
   }
@@ -291,6 +293,10 @@ export async function startSwitchboard(options: SwitchboardOptions): Promise<Swi
       await workers.start();
     }
 
+    if (gcTuning) {
+      const { ms, usedBefore, usedAfter } = collectStartupGarbage();
+      log.debug({ ms: Math.round(ms), heapUsedMiB: { before: mib(usedBefore), after: mib(usedAfter) } }, "start-up's garbage collected");
+    }
     let url: string | undefined;
     if (gateway && options.listen !== false) {
       const host = options.listen?.host ?? config.gateway.host;

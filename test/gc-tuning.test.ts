@@ -2,9 +2,10 @@
  * V8's GC helper threads (concurrent marking, parallel scavenging, concurrent array buffer sweeping)
  * are turned off when the process may use at most one CPU, and the young generation's growth factor is
  * set whatever the CPUs (src/ops/gc-tuning.ts): the CPU count from affinity and cgroup quotas, the
- * operator's own flags respected, and the real CLI pinned to one core.
+ * operator's own flags respected, and the real CLI pinned to one core. And start-up's garbage is
+ * collected once, before the gateway listens.
  */
-import { availableCpus, cgroupCpuLimit, GC_HELPER_FLAGS, tuneGc, YOUNG_GROWTH_FACTOR } from '../src/ops/gc-tuning.js';
+import { availableCpus, cgroupCpuLimit, collectStartupGarbage, GC_HELPER_FLAGS, tuneGc, YOUNG_GROWTH_FACTOR } from '../src/ops/gc-tuning.js';
 import { deleteKeys, uniquePrefix } from './helpers/index.js';
 import { spawnCli, writeConfig } from './helpers/cli.js';
 
@@ -56,6 +57,18 @@ describe('GC tuning', () => {
     expect(operator.flags).toEqual([]);
   });
 
+  test("start-up's garbage collection runs the collector once and times it", () => {
+    let runs = 0;
+    const result = collectStartupGarbage(() => {
+      runs++;
+      const until = performance.now() + 5;
+      while (performance.now() < until);
+    });
+    expect(runs).toBe(1);
+    expect(result.ms).toBeGreaterThanOrEqual(5);
+    expect(result.usedBefore).toBeGreaterThan(0);
+  });
+
   describe('the gateway as deployed', () => {
     const prefix = uniquePrefix('gc');
     afterAll(() => deleteKeys(prefix));
@@ -81,6 +94,29 @@ functions: []
       expect(await startupLog({}, ['taskset', '-c', '0'])).toEqual([
         expect.objectContaining({ level: 30, cpus: 1, off: [...GC_HELPER_FLAGS], msg: "at most one CPU available: V8's GC helper threads off" }),
       ]);
+    });
+
+    test("start-up's garbage is collected once, before the gateway listens, and the heap it used shrinks", async () => {
+      const cli = spawnCli(['gateway', '--config', config(), '--port', '0'], { HOOK_SECRET: 's3cret-value', LOG_LEVEL: 'debug' });
+      try {
+        await cli.url();
+        const lines = cli.lines();
+        const collected = lines.filter((l) => l.msg === "start-up's garbage collected");
+        expect(collected).toEqual([expect.objectContaining({ ms: expect.any(Number), heapUsedMiB: { before: expect.any(Number), after: expect.any(Number) } })]);
+        expect(collected[0]!.heapUsedMiB.after).toBeLessThan(collected[0]!.heapUsedMiB.before);
+        expect(lines.indexOf(collected[0]!)).toBeLessThan(lines.findIndex((l) => /listening on/.test(String(l.msg))));
+      } finally {
+        cli.child.kill('SIGTERM');
+        await cli.exited;
+      }
+      const off = spawnCli(['gateway', '--config', config(), '--port', '0'], { HOOK_SECRET: 's3cret-value', LOG_LEVEL: 'debug', SWITCHBOARD_GC_TUNING: 'off' });
+      try {
+        await off.url();
+        expect(off.lines().filter((l) => l.msg === "start-up's garbage collected")).toEqual([]);
+      } finally {
+        off.child.kill('SIGTERM');
+        await off.exited;
+      }
     });
 
     test('SWITCHBOARD_GC_TUNING=off, or a machine with more CPUs, turns no GC helper off', async () => {

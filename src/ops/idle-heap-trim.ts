@@ -46,7 +46,7 @@ export interface IdleHeapTrim {
 }
 
 /** V8's own collector, exposed the way `--expose-gc` would (only for a new context, not for user code). */
-function fullCollection(): () => void {
+export function fullCollection(): () => void {
   const exposed = (globalThis as { gc?: () => void }).gc;
   if (typeof exposed === 'function') return exposed;
   v8.setFlagsFromString('--expose-gc');
