@@ -24,12 +24,13 @@
  *
  * And one full collection once start-up is done, before the first request: start-up's garbage (the
  * parsed config, schemas, modules) otherwise left the first full collection to the first traffic, and
- * a gateway whose first seconds of load ran into it could stay in a dear state for good: every young
- * collection promoting most of what survived it (2.7-3.2 MB each, 98 % promoted), pauses of 11-20 ms
- * instead of 1-3, 20-40 % more CPU per event. With 1,000 connectors (22 MB of old generation after
- * start-up against 15 with one) 6-7 of 48 scratch gateways went that way, and 0 of 48 with this
- * collection; with one connector 0 of 24 either way (bench/HISTORY.md, the thirty-fourth session). It
- * costs one pause before the gateway listens: about 80 ms with 1,000 connectors.
+ * a gateway whose first seconds of load ran into it could stay in a dear state for good: each young
+ * collection promoting most of what the one before it had kept (2.8–3.2 MB, 94–98 %), pauses of
+ * 11–20 ms instead of 1–3, 20–40 % more CPU per event. With 1,000 connectors (22 MB of old generation
+ * after start-up against 15 with one) 12–13 of 104 scratch gateways went that way, 6–7 of them among
+ * 48 run alternately with 48 given this collection, none of which did, nor any of 48 more since; with
+ * one connector 0 of 24 (bench/HISTORY.md, the thirty-fourth session). It costs one pause before the
+ * gateway listens: about 80 ms with 1,000 connectors.
  */
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
