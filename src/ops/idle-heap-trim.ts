@@ -45,14 +45,17 @@ export interface IdleHeapTrim {
   stop(): void;
 }
 
-/** V8's own collector, exposed the way `--expose-gc` would (only for a new context, not for user code). */
+let collector: (() => void) | undefined;
+
+/** V8's own collector, exposed the way `--expose-gc` would (only for a new context, not for user code); made once. */
 export function fullCollection(): () => void {
+  if (collector) return collector;
   const exposed = (globalThis as { gc?: () => void }).gc;
-  if (typeof exposed === 'function') return exposed;
+  if (typeof exposed === 'function') return (collector = exposed);
   v8.setFlagsFromString('--expose-gc');
-  const gc = vm.runInNewContext('gc') as () => void;
+  collector = vm.runInNewContext('gc') as () => void;
   v8.setFlagsFromString('--no-expose-gc');
-  return gc;
+  return collector;
 }
 
 const heapNow = () => {
