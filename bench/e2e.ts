@@ -22,6 +22,11 @@ const targets: Record<string, Target> = {
   // As deployed: a gateway process and a worker process (on Kubernetes, their own pods).
   gateway: { name: 'gateway', script: 'switchboard.mjs', prefix: `bench-e2e-sb-${RUN}`, env: { ROLE: 'gateway' } },
   worker: { name: 'worker', script: 'switchboard.mjs', prefix: `bench-e2e-sb-${RUN}`, env: { ROLE: 'worker', CONCURRENCY: String(CONCURRENCY) } },
+  // A second pair for the sustained rounds, and a second BullMQ process for the drains they are paired with:
+  // a process keeps its own speed for its life (two identical pairs differed by 6 % over 16 paired
+  // rounds), so each side is measured on two processes in turn.
+  gateway2: { name: 'gateway, second pair', script: 'switchboard.mjs', prefix: `bench-e2e-sb2-${RUN}`, env: { ROLE: 'gateway' } },
+  worker2: { name: 'worker, second pair', script: 'switchboard.mjs', prefix: `bench-e2e-sb2-${RUN}`, env: { ROLE: 'worker', CONCURRENCY: String(CONCURRENCY) } },
   // The same pipeline with BullMQ's own Worker (same concurrency) running the jobs our gateway writes.
   bareGateway: { name: 'gateway (bare worker)', script: 'switchboard.mjs', prefix: `bench-e2e-sbb-${RUN}`, env: { ROLE: 'gateway' } },
   bareWorker: { name: 'BullMQ 6 worker on our jobs', script: 'bullmq-worker.mjs', prefix: `bench-e2e-sbb-${RUN}`, env: { CONCURRENCY: String(CONCURRENCY) } },
@@ -29,6 +34,7 @@ const targets: Record<string, Target> = {
   // BullMQ with Switchboard's topology: the producer in one process, the worker in another.
   bullmq6consumer: { name: 'BullMQ 6 worker', script: 'bullmq.mjs', prefix: `bench-e2e-b6-${RUN}`, env: { BULLMQ: 'bullmq' } },
   bullmq5: { name: 'BullMQ 5', script: 'bullmq.mjs', prefix: `bench-e2e-b5-${RUN}`, env: { BULLMQ: 'bullmq5' } },
+  bullmq6second: { name: 'BullMQ 6, second process', script: 'bullmq.mjs', prefix: `bench-e2e-b62-${RUN}`, env: { BULLMQ: 'bullmq' } },
   // A worker that drains slowly (one run at a time, each 1 ms), so saturating the gateway is an overload.
   overload: { name: 'overload', script: 'switchboard.mjs', prefix: `bench-e2e-ov-${RUN}`, env: { ROLE: 'dev', CONCURRENCY: '1', HIGH_WATER_MARK: '2000', NOOP_MS: '1' } },
 };
@@ -103,6 +109,7 @@ export async function runE2e(options: E2eOptions, log: (line: string) => void): 
     // from 4.6 to 1.2 ms over the first 5 s at 1,000 events/s in a gateway and worker), and the issue
     // asks for latency at a steady rate, not a cold start.
     await saturate(gw, sb, 2, options.connections);
+    await saturate(servers.get('gateway2')!, servers.get('worker2')!, 2, options.connections);
     await saturate(servers.get('bareGateway')!, servers.get('bareWorker')!, 2, options.connections);
     await pacedLoad(gw.port, { seconds: 2, rate: 1000, stamp: true });
     await bullmqLatency(servers.get('bullmq6')!, 2, servers.get('bullmq6consumer')!);
@@ -140,13 +147,15 @@ export async function runE2e(options: E2eOptions, log: (line: string) => void): 
     // round), so each Switchboard round is paired with the BullMQ 6 drain next to it, in twice as many
     // rounds as the other sections, as for latency; the drains of jobs with our options and of BullMQ 5
     // are for comparison only and take turns beside them. The pipeline with a bare BullMQ worker runs in
-    // every round too: paired with ours, it tells the worker's share of the gap from the gateway's.
+    // every round too: paired with ours, it tells the worker's share of the gap from the gateway's. Even
+    // rounds run the first Switchboard pair and BullMQ process, odd rounds the second ones.
     const drain: Record<string, number[]> = { switchboard: [], bullmq6: [], bullmq6retention: [], bullmq5: [], bareWorker: [] };
     for (let round = 0; round < options.rounds * 2; round++) {
       const other = round % 2 === 0 ? 'bullmq6retention' : 'bullmq5';
       for (const key of alternate(['switchboard', 'bullmq6', other, 'bareWorker'], Math.floor(round / 2))) {
         if (key === 'switchboard' || key === 'bareWorker') {
-          const [gateway, worker] = key === 'switchboard' ? [gw, sb] : [servers.get('bareGateway')!, servers.get('bareWorker')!];
+          const [gateway, worker] =
+            key === 'bareWorker' ? [servers.get('bareGateway')!, servers.get('bareWorker')!] : round % 2 === 0 ? [gw, sb] : [servers.get('gateway2')!, servers.get('worker2')!];
           // A second at saturation first, not counted: the processes idled while the drains ran on their
           // core, and the first second after that ran at 0.6–0.9× the next (cold caches), where each
           // drain is measured right after its own queue was filled. Then webhooks at saturation for the
@@ -160,9 +169,9 @@ export async function runE2e(options: E2eOptions, log: (line: string) => void): 
           const rate = runs / ((performance.now() - started) / 1000);
           drain[key]!.push(rate);
           const used = [processCpu(gateway.child.pid!), processCpu(worker.child.pid!), await redisCpu()].map((c, i) => fmt(((c - cpu[i]!) * 1e6) / runs));
-          log(`e2e sustained round ${round + 1} ${key === 'switchboard' ? 'switchboard ' : 'bare worker '}  ${fmt(r.ok)} accepted at ${fmt(r.rps)} req/s, all run at ${fmt(rate)} events/s end to end; CPU µs per event: gateway ${used[0]}, worker ${used[1]}, Redis ${used[2]}`);
+          log(`e2e sustained round ${round + 1} ${key === 'switchboard' ? `switchboard (pair ${(round % 2) + 1})` : 'bare worker '}  ${fmt(r.ok)} accepted at ${fmt(r.rps)} req/s, all run at ${fmt(rate)} events/s end to end; CPU µs per event: gateway ${used[0]}, worker ${used[1]}, Redis ${used[2]}`);
         } else {
-          const server = servers.get(key === 'bullmq6retention' ? 'bullmq6' : key)!;
+          const server = servers.get(key === 'bullmq6retention' ? 'bullmq6' : key === 'bullmq6' && round % 2 === 1 ? 'bullmq6second' : key)!;
           const { rate, fillCpuPerJob, drainCpuPerJob, drainRedisCpuPerJob } = await server.ask<{ rate: number; fillCpuPerJob: number; drainCpuPerJob: number; drainRedisCpuPerJob: number }>({ cmd: 'drain', jobs: DRAIN_JOBS, concurrency: CONCURRENCY, ...(key === 'bullmq6retention' ? { opts: SWITCHBOARD_JOB_OPTIONS } : {}) });
           drain[key]!.push(rate);
           log(`e2e drain round ${round + 1} ${key.padEnd(12)} ${fmt(rate)} jobs/s; CPU µs per job: worker ${fmt(drainCpuPerJob)}, Redis ${fmt(drainRedisCpuPerJob)} (the producer's addBulk before it: ${fmt(fillCpuPerJob)})`);
@@ -205,7 +214,7 @@ export async function runE2e(options: E2eOptions, log: (line: string) => void): 
     report.push(`| BullMQ 5 worker draining a full queue | ${fmt(median(drain.bullmq5!))} | ${range(drain.bullmq5!)} |`);
     report.push('');
     report.push(`- latency, request received → function start, against BullMQ 6's add → processor start with the same topology (producer and worker processes): p50 ${paired(latency.switchboard!.p50, latency.bullmq6two!.p50)}× (target ≤ 1.3×; ratio of the medians ${ratio(latency.switchboard!.p50, latency.bullmq6two!.p50)}×), p99 ${paired(latency.switchboard!.p99, latency.bullmq6two!.p99)}× (target ≤ 2×; ratio of the medians ${ratio(latency.switchboard!.p99, latency.bullmq6two!.p99)}×), each the median of the ${latency.switchboard!.p50.length} rounds' paired ratios (the two run side by side in every round); against BullMQ in one process: p50 ${ratio(latency.switchboard!.p50, latency.bullmq6!.p50)}×, p99 ${ratio(latency.switchboard!.p99, latency.bullmq6!.p99)}×`);
-    report.push(`- sustained end to end against a raw BullMQ 6 worker's drain, the median of the rounds' paired ratios: ${paired(drain.switchboard!, drain.bullmq6!)}× (target ≥ 0.45×; ratio of the medians ${ratio(drain.switchboard!, drain.bullmq6!)}×); against the same worker on jobs with Switchboard's options: ${paired(drain.switchboard!.filter(evenRound), drain.bullmq6retention!)}× (${drain.switchboard!.length} rounds paired with BullMQ 6's drain, ${drain.bullmq6retention!.length} with the drain of jobs with our options)`);
+    report.push(`- sustained end to end against a raw BullMQ 6 worker's drain, the median of the rounds' paired ratios: ${paired(drain.switchboard!, drain.bullmq6!)}× (target ≥ 0.45×; ratio of the medians ${ratio(drain.switchboard!, drain.bullmq6!)}×); against the same worker on jobs with Switchboard's options: ${paired(drain.switchboard!.filter(evenRound), drain.bullmq6retention!)}× (${drain.switchboard!.length} rounds, on two pairs of gateway and worker processes in turn, paired with BullMQ 6's drain on two processes in turn; ${drain.bullmq6retention!.length} with the drain of jobs with our options)`);
     report.push(`- our worker against BullMQ's own in the same pipeline (our gateway, each with its own queue, paired rounds): ${paired(drain.switchboard!, drain.bareWorker!)}× the rate (ratio of the medians ${ratio(drain.switchboard!, drain.bareWorker!)}×)`);
     report.push(`- BullMQ 5 against 6: drain ${paired(drain.bullmq5!, drain.bullmq6!.filter(oddRound))}× (paired rounds), add → processor p50 ${ratio(latency.bullmq5!.p50, latency.bullmq6!.p50)}×`);
     report.push(`- overload (${options.seconds * 2} s at saturation against a worker that runs about 500 events/s, high-water mark 2,000): ${fmt(overload.ok)} accepted, ${fmt(overload.non2xx)} refused with 503, p99 ${overload.p99} ms, Redis memory growth over the second half ${growth.toFixed(1)} MiB`);
