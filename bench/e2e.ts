@@ -108,8 +108,10 @@ export async function runE2e(options: E2eOptions, log: (line: string) => void): 
     // Warm-up, alike for every target: fresh processes run their first seconds unoptimized (p50 fell
     // from 4.6 to 1.2 ms over the first 5 s at 1,000 events/s in a gateway and worker), and the issue
     // asks for latency at a steady rate, not a cold start.
-    await saturate(gw, sb, 2, options.connections);
-    await saturate(servers.get('gateway2')!, servers.get('worker2')!, 2, options.connections);
+    // The sustained rounds' two pairs and the two BullMQ 6 processes whose drains they are paired with, by round parity.
+    const sustainedPairs = [[gw, sb], [servers.get('gateway2')!, servers.get('worker2')!]] as const;
+    const drainers = [servers.get('bullmq6')!, servers.get('bullmq6second')!] as const;
+    for (const [gateway, worker] of sustainedPairs) await saturate(gateway, worker, 2, options.connections);
     await saturate(servers.get('bareGateway')!, servers.get('bareWorker')!, 2, options.connections);
     await pacedLoad(gw.port, { seconds: 2, rate: 1000, stamp: true });
     await bullmqLatency(servers.get('bullmq6')!, 2, servers.get('bullmq6consumer')!);
@@ -154,8 +156,7 @@ export async function runE2e(options: E2eOptions, log: (line: string) => void): 
       const other = round % 2 === 0 ? 'bullmq6retention' : 'bullmq5';
       for (const key of alternate(['switchboard', 'bullmq6', other, 'bareWorker'], Math.floor(round / 2))) {
         if (key === 'switchboard' || key === 'bareWorker') {
-          const [gateway, worker] =
-            key === 'bareWorker' ? [servers.get('bareGateway')!, servers.get('bareWorker')!] : round % 2 === 0 ? [gw, sb] : [servers.get('gateway2')!, servers.get('worker2')!];
+          const [gateway, worker] = key === 'bareWorker' ? [servers.get('bareGateway')!, servers.get('bareWorker')!] : sustainedPairs[round % 2]!;
           // A second at saturation first, not counted: the processes idled while the drains ran on their
           // core, and the first second after that ran at 0.6–0.9× the next (cold caches), where each
           // drain is measured right after its own queue was filled. Then webhooks at saturation for the
@@ -171,7 +172,7 @@ export async function runE2e(options: E2eOptions, log: (line: string) => void): 
           const used = [processCpu(gateway.child.pid!), processCpu(worker.child.pid!), await redisCpu()].map((c, i) => fmt(((c - cpu[i]!) * 1e6) / runs));
           log(`e2e sustained round ${round + 1} ${key === 'switchboard' ? `switchboard (pair ${(round % 2) + 1})` : 'bare worker '}  ${fmt(r.ok)} accepted at ${fmt(r.rps)} req/s, all run at ${fmt(rate)} events/s end to end; CPU µs per event: gateway ${used[0]}, worker ${used[1]}, Redis ${used[2]}`);
         } else {
-          const server = servers.get(key === 'bullmq6retention' ? 'bullmq6' : key === 'bullmq6' && round % 2 === 1 ? 'bullmq6second' : key)!;
+          const server = key === 'bullmq6' ? drainers[round % 2]! : servers.get(key === 'bullmq6retention' ? 'bullmq6' : key)!;
           const { rate, fillCpuPerJob, drainCpuPerJob, drainRedisCpuPerJob } = await server.ask<{ rate: number; fillCpuPerJob: number; drainCpuPerJob: number; drainRedisCpuPerJob: number }>({ cmd: 'drain', jobs: DRAIN_JOBS, concurrency: CONCURRENCY, ...(key === 'bullmq6retention' ? { opts: SWITCHBOARD_JOB_OPTIONS } : {}) });
           drain[key]!.push(rate);
           log(`e2e drain round ${round + 1} ${key.padEnd(12)} ${fmt(rate)} jobs/s; CPU µs per job: worker ${fmt(drainCpuPerJob)}, Redis ${fmt(drainRedisCpuPerJob)} (the producer's addBulk before it: ${fmt(fillCpuPerJob)})`);
