@@ -64,6 +64,15 @@ const started = Date.now();
 while ((afterTrim === undefined || afterTrim > 4 * 2 ** 20) && Date.now() - started < 20_000) await new Promise((r) => setTimeout(r, 250));
 console.log('RESULT ' + JSON.stringify({ grown, afterTrim, trims }));`).replace('const sb =', 'let trims = 0;\nlet afterTrim;\nconst sb =');
 
+// How often an idle process's main thread is woken: its context switches over 2 s without traffic.
+const WAKE_UPS = script('', `
+const { readFileSync } = await import('node:fs');
+const switches = () => { const s = readFileSync('/proc/self/status', 'utf8'); return Number(/\\nvoluntary_ctxt_switches:\\s+(\\d+)/.exec(s)[1]) + Number(/nonvoluntary_ctxt_switches:\\s+(\\d+)/.exec(s)[1]); };
+await new Promise((r) => setTimeout(r, 500));
+const before = switches();
+await new Promise((r) => setTimeout(r, 2000));
+console.log('RESULT ' + JSON.stringify({ perSecond: (switches() - before) / 2 }));`);
+
 describe('footprint', () => {
   test.each([
     ['a gateway', false],
@@ -74,6 +83,16 @@ describe('footprint', () => {
     expect(loaded.filter((p) => LOADED_ON_FIRST_USE.includes(p))).toEqual([]);
     // A gateway publishes with its own script: BullMQ's code loads with a worker or a Queue.
     expect(loaded.includes('bullmq')).toBe(worker);
+  });
+
+  // An idle pod costs its node little: timers that wake it many times a second (prom-client's event-loop
+  // lag metric sampled every 10 ms: 100 wake-ups a second) keep a core out of its idle states.
+  test.each([
+    ['a gateway', false],
+    ['a gateway and worker', true],
+  ])('%s idling is woken at most about ten times a second', async (_name, worker) => {
+    const { perSecond } = await runScript<{ perSecond: number }>(WAKE_UPS, worker);
+    expect(perSecond).toBeLessThan(30);
   });
 
   test('an idle gateway gives back the young generation it grew (idle heap trim)', async () => {
