@@ -73,11 +73,14 @@ const before = switches();
 await new Promise((r) => setTimeout(r, 2000));
 console.log('RESULT ' + JSON.stringify({ perSecond: (switches() - before) / 2 }));`);
 
+// The two ways a process is started here: a gateway, and a gateway with a worker.
+const PROCESSES: [string, boolean][] = [
+  ['a gateway', false],
+  ['a gateway and worker', true],
+];
+
 describe('footprint', () => {
-  test.each([
-    ['a gateway', false],
-    ['a gateway and worker', true],
-  ])('%s for webhooks and a node function loads none of the SDKs other connectors and settings need', async (_name, worker) => {
+  test.each(PROCESSES)('%s for webhooks and a node function loads none of the SDKs other connectors and settings need', async (_name, worker) => {
     const loaded = await runScript<string[]>(LOADED, worker);
     expect(loaded).toEqual(expect.arrayContaining(['fastify', 'ioredis']));
     expect(loaded.filter((p) => LOADED_ON_FIRST_USE.includes(p))).toEqual([]);
@@ -87,10 +90,7 @@ describe('footprint', () => {
 
   // An idle pod costs its node little: timers that wake it many times a second (prom-client's event-loop
   // lag metric sampled every 10 ms: 100 wake-ups a second) keep a core out of its idle states.
-  test.each([
-    ['a gateway', false],
-    ['a gateway and worker', true],
-  ])('%s idling is woken at most about ten times a second', async (_name, worker) => {
+  test.each(PROCESSES)('%s idling is woken at most about ten times a second', async (_name, worker) => {
     const { perSecond } = await runScript<{ perSecond: number }>(WAKE_UPS, worker);
     expect(perSecond).toBeLessThan(30);
   });

@@ -145,7 +145,7 @@ export interface Metrics {
 }
 
 /** How often the event-loop lag metric samples, in ms. */
-export const EVENT_LOOP_SAMPLE_MS = 100;
+const EVENT_LOOP_SAMPLE_MS = 100;
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
   const registry = new Registry();
