@@ -51,13 +51,15 @@ const { answerRunsMessage } = await import('./noop-function.mjs');
 // saturation the bookkeeping cost the gateway ~15 % of its rate.
 const receivedAt = new DeliveryTimes();
 const now = () => performance.timeOrigin + performance.now();
-// Young collections (count, ms) and full ones so far, for the bench's per-round log: the young generation's
-// capacity moves a gateway's cost from round to round (bench/HISTORY.md, the thirtieth session).
+// Young collections (count, ms) and full ones (mark-compacts) so far, for the bench's per-round log: the
+// young generation's capacity moves a gateway's cost from round to round (bench/HISTORY.md, the thirtieth
+// session). Incremental marking and weak-callback entries are neither: one full collection made several.
 const collections = { young: 0, youngMs: 0, full: 0 };
 new PerformanceObserver((list) => {
   for (const entry of list.getEntries()) {
-    if (entry.detail?.kind !== constants.NODE_PERFORMANCE_GC_MINOR) collections.full++;
-    else {
+    const kind = entry.detail?.kind;
+    if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) collections.full++;
+    else if (kind === constants.NODE_PERFORMANCE_GC_MINOR) {
       collections.young++;
       collections.youngMs += entry.duration;
     }
